@@ -1,0 +1,284 @@
+//! The command line: `switchyard plugin check` and `switchyard plugin run`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::conversations::Conversation;
+use crate::queue::{HttpResponseData, QueueEntry};
+use crate::routing::{ConnectorContext, InboundMessage};
+use crate::runtime::host::{MemoryKv, StaffingTable};
+use crate::runtime::{HostEnv, Limits, Runtime, RuntimeConfig, Settings, World};
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "A WebAssembly plugin host for contact-centre routing")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with plugin components locally, before uploading them.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check a component: which world it targets, its imports and exports, size and
+    /// compile time; or exactly why it does not fit.
+    Check {
+        file: PathBuf,
+        /// Require this world (routing-application, external-system, gateway).
+        #[arg(long, value_parser = parse_world)]
+        world: Option<World>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a plugin once in the sandbox and print its result as JSON.
+    Run(Box<RunArgs>),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    file: PathBuf,
+    /// Inbound message (routing applications), e.g.
+    /// {"channel":"sms","sender":"+4915112345678","recipient":"+4930123456","body":"billing"}
+    #[arg(long, value_name = "MSG.json")]
+    message: Option<PathBuf>,
+    /// Queue entry (external systems and gateways).
+    #[arg(long, value_name = "ENTRY.json")]
+    entry: Option<PathBuf>,
+    /// Gateway only: the HTTP response to interpret instead of building a request.
+    #[arg(long, value_name = "RESPONSE.json", requires = "entry")]
+    response: Option<PathBuf>,
+    /// The plugin's settings, a JSON object.
+    #[arg(long, value_name = "S.json")]
+    settings: Option<PathBuf>,
+    /// The conversation before the message: {"status":"closed","tags":[]}.
+    #[arg(long, value_name = "CONV.json")]
+    conversation: Option<PathBuf>,
+    /// Initial kv contents: {"key":"value"}.
+    #[arg(long, value_name = "KV.json")]
+    kv: Option<PathBuf>,
+    /// ACD staffing: {"billing":{"ready_agents":2,"queue_depth":0}}.
+    #[arg(long, value_name = "STAFFING.json")]
+    staffing: Option<PathBuf>,
+    /// Fuel limit (default 500000000).
+    #[arg(long)]
+    fuel: Option<u64>,
+    /// Deadline in milliseconds (default 1000).
+    #[arg(long)]
+    deadline_ms: Option<u64>,
+    /// Memory limit in MiB (default 128).
+    #[arg(long)]
+    memory_mib: Option<usize>,
+}
+
+fn parse_world(name: &str) -> Result<World, String> {
+    World::parse(name).ok_or_else(|| {
+        format!("unknown world `{name}`; expected routing-application, external-system or gateway")
+    })
+}
+
+/// Runs the command line; errors are printed and become a non-zero exit code.
+pub fn main() -> ExitCode {
+    crate::telemetry::init("warn");
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plugin(PluginCommand::Check { file, world, json }) => check(&file, world, json),
+        Command::Plugin(PluginCommand::Run(args)) => run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<Runtime> {
+    // The CLI loads one component once: pooling would only reserve memory for nothing.
+    let mut config = RuntimeConfig::default();
+    config.engine.pooling = false;
+    Runtime::new(config)
+}
+
+fn read_component(file: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))
+}
+
+fn check(file: &Path, world: Option<World>, json: bool) -> anyhow::Result<()> {
+    let bytes = read_component(file)?;
+    let runtime = runtime()?;
+    let started = Instant::now();
+    let loaded = match world {
+        Some(world) => runtime.load_as(&bytes, world),
+        None => runtime.load(&bytes),
+    };
+    let plugin = loaded.with_context(|| format!("{} is not a usable plugin", file.display()))?;
+    let total = started.elapsed();
+    let info = plugin.info();
+    if json {
+        println!("{}", serde_json::to_string_pretty(info)?);
+        return Ok(());
+    }
+    println!("{}: ok", file.display());
+    println!("world:        {}", info.world);
+    println!("size:         {} bytes", info.size);
+    println!("sha256:       {}", info.hash);
+    println!(
+        "compile time: {:.1} ms ({:.1} ms with checks)",
+        info.load_time.as_secs_f64() * 1e3,
+        total.as_secs_f64() * 1e3
+    );
+    println!("imports:");
+    for name in &info.shape.imports {
+        println!("  {name}");
+    }
+    println!("exports:");
+    for (name, ty) in &info.shape.exports {
+        println!("  {name}: {ty}");
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} file {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a valid {what}", path.display()))
+}
+
+/// What `plugin run` prints.
+#[derive(Serialize)]
+struct RunOutput<T: Serialize> {
+    world: World,
+    result: T,
+    fuel_used: u64,
+    wall_time_us: u64,
+    logs: Vec<crate::runtime::host::LogLine>,
+    kv_changes: crate::runtime::host::KvChanges,
+}
+
+fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let bytes = read_component(&args.file)?;
+    let runtime = runtime()?;
+    let plugin = runtime
+        .load(&bytes)
+        .with_context(|| format!("{} is not a usable plugin", args.file.display()))?;
+
+    let settings = match &args.settings {
+        Some(path) => {
+            let value: serde_json::Value = read_json(path, "settings")?;
+            Settings::from_value(value).with_context(|| format!("in {}", path.display()))?
+        }
+        None => Settings::empty(),
+    };
+    let mut env = HostEnv::new(settings);
+    if let Some(path) = &args.kv {
+        env.kv = std::sync::Arc::new(MemoryKv::with_entries(
+            &env.kv_scope,
+            read_json(path, "kv")?,
+        ));
+    }
+    if let Some(path) = &args.staffing {
+        env.staffing = std::sync::Arc::new(read_json::<StaffingTable>(path, "staffing")?);
+    }
+    let defaults = Limits::default();
+    let limits = Limits {
+        fuel: args.fuel.unwrap_or(defaults.fuel),
+        deadline: args
+            .deadline_ms
+            .map_or(defaults.deadline, std::time::Duration::from_millis),
+        memory: args.memory_mib.map_or(defaults.memory, |m| m << 20),
+        ..defaults
+    };
+    let world = plugin.info().world;
+    let print = |output: &dyn erased::Json| -> anyhow::Result<()> {
+        println!("{}", output.to_json()?);
+        Ok(())
+    };
+
+    match world {
+        World::RoutingApplication => {
+            let Some(path) = &args.message else {
+                bail!("{} is a routing application: pass --message MSG.json", args.file.display());
+            };
+            let mut message: InboundMessage = read_json(path, "message")?;
+            if message.received_at == 0 {
+                message.received_at = crate::runtime::host::now_ms();
+            }
+            let conversation: Conversation = match &args.conversation {
+                Some(path) => read_json(path, "conversation")?,
+                None => Conversation::default(),
+            };
+            let connector = ConnectorContext {
+                id: "cli".into(),
+                name: "cli".into(),
+                recipient: message.recipient.clone(),
+            };
+            let invocation = plugin.route(&env, &limits, &message, &connector, &conversation)?;
+            print(&output(world, invocation))
+        }
+        World::ExternalSystem => {
+            let entry: QueueEntry = read_entry(args)?;
+            let invocation = plugin.process(&env, &limits, &entry)?;
+            print(&output(world, invocation))
+        }
+        World::Gateway => {
+            let entry: QueueEntry = read_entry(args)?;
+            match &args.response {
+                Some(path) => {
+                    let response: HttpResponseData = read_json(path, "response")?;
+                    let invocation = plugin.parse_response(&env, &limits, &entry, &response)?;
+                    print(&output(world, invocation))
+                }
+                None => {
+                    let invocation = plugin.build_request(&env, &limits, &entry)?;
+                    print(&output(world, invocation))
+                }
+            }
+        }
+    }
+}
+
+fn read_entry(args: &RunArgs) -> anyhow::Result<QueueEntry> {
+    match &args.entry {
+        Some(path) => read_json(path, "queue entry"),
+        None => bail!(
+            "{} takes a queue entry: pass --entry ENTRY.json",
+            args.file.display()
+        ),
+    }
+}
+
+fn output<T: Serialize>(world: World, invocation: crate::runtime::Invocation<T>) -> RunOutput<T> {
+    RunOutput {
+        world,
+        result: invocation.value,
+        fuel_used: invocation.fuel_used,
+        wall_time_us: invocation.elapsed.as_micros() as u64,
+        logs: invocation.logs,
+        kv_changes: invocation.kv_changes,
+    }
+}
+
+/// Lets `run` print outputs of different result types through one closure.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<String>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Result<String> {
+            serde_json::to_string_pretty(self)
+        }
+    }
+}

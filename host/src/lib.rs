@@ -1,0 +1,14 @@
+//! Switchyard: a WebAssembly plugin host for contact-centre routing.
+//!
+//! Gateways post inbound SMS and email; routing applications (WASM components) attached
+//! to connectors decide where each message goes; the communication queue sends what
+//! leaves. The modules follow the domain: [`routing`] (messages and decisions),
+//! [`runtime`] (the plugin sandbox), [`queue`], [`conversations`].
+
+pub mod channel;
+pub mod cli;
+pub mod conversations;
+pub mod queue;
+pub mod routing;
+pub mod runtime;
+pub mod telemetry;

@@ -1,0 +1,65 @@
+//! The only place that runs `bindgen!`: host bindings for the three plugin worlds.
+//!
+//! The routing-application world generates the shared interfaces (types and the five
+//! host imports); the other worlds reuse them through `with`, so one host
+//! implementation and one set of types serve every kind of plugin.
+
+mod routing_application {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "routing-application",
+        imports: { default: trappable },
+    });
+}
+
+mod external_system {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "external-system",
+        imports: { default: trappable },
+        with: {
+            "switchyard:routing/types": super::routing_application::switchyard::routing::types,
+            "switchyard:routing/log": super::routing_application::switchyard::routing::log,
+            "switchyard:routing/kv": super::routing_application::switchyard::routing::kv,
+            "switchyard:routing/config": super::routing_application::switchyard::routing::config,
+            "switchyard:routing/clock": super::routing_application::switchyard::routing::clock,
+            "switchyard:routing/acd": super::routing_application::switchyard::routing::acd,
+        },
+    });
+}
+
+mod gateway {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gateway",
+        imports: { default: trappable },
+        with: {
+            "switchyard:routing/types": super::routing_application::switchyard::routing::types,
+            "switchyard:routing/log": super::routing_application::switchyard::routing::log,
+            "switchyard:routing/kv": super::routing_application::switchyard::routing::kv,
+            "switchyard:routing/config": super::routing_application::switchyard::routing::config,
+            "switchyard:routing/clock": super::routing_application::switchyard::routing::clock,
+            "switchyard:routing/acd": super::routing_application::switchyard::routing::acd,
+        },
+    });
+}
+
+pub(crate) use external_system::ExternalSystemPre;
+pub(crate) use gateway::GatewayPre;
+pub(crate) use routing_application::RoutingApplicationPre;
+pub(crate) use routing_application::switchyard::routing::{acd, clock, config, kv, log, types};
+
+/// Adds every host import of the platform world to `linker`.
+pub(crate) fn add_to_linker<T: 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut super::host::HostContext,
+) -> wasmtime::Result<()> {
+    use super::host::HostView;
+    types::add_to_linker::<T, HostView>(linker, get)?;
+    log::add_to_linker::<T, HostView>(linker, get)?;
+    kv::add_to_linker::<T, HostView>(linker, get)?;
+    config::add_to_linker::<T, HostView>(linker, get)?;
+    clock::add_to_linker::<T, HostView>(linker, get)?;
+    acd::add_to_linker::<T, HostView>(linker, get)?;
+    Ok(())
+}

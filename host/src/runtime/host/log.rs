@@ -1,0 +1,88 @@
+//! `switchyard:routing/log`: plugin log lines, into tracing and the invocation's result.
+
+use serde::Serialize;
+
+use super::HostContext;
+use crate::runtime::bindings::log;
+
+/// Lines kept per invocation; the rest are counted and reported as dropped, so a
+/// plugin logging in a loop cannot flood the host's log or memory.
+pub const MAX_LOG_LINES: usize = 100;
+/// A line longer than this is cut; 4 KiB holds any useful diagnostic.
+pub const MAX_LOG_LINE: usize = 4_096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// One line a plugin logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+impl log::Host for HostContext {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if self.logs.len() >= MAX_LOG_LINES {
+            self.dropped_logs += 1;
+            return Ok(());
+        }
+        let message = truncate(message, MAX_LOG_LINE);
+        let label = self.env.label.as_str();
+        let level = match level {
+            log::Level::Trace => {
+                tracing::trace!(target: "plugin", plugin = label, "{message}");
+                LogLevel::Trace
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "plugin", plugin = label, "{message}");
+                LogLevel::Debug
+            }
+            log::Level::Info => {
+                tracing::info!(target: "plugin", plugin = label, "{message}");
+                LogLevel::Info
+            }
+            log::Level::Warn => {
+                tracing::warn!(target: "plugin", plugin = label, "{message}");
+                LogLevel::Warn
+            }
+            log::Level::Error => {
+                tracing::error!(target: "plugin", plugin = label, "{message}");
+                LogLevel::Error
+            }
+        };
+        self.logs.push(LogLine { level, message });
+        Ok(())
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate;
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate("héllo".into(), 2), "h…");
+        assert_eq!(truncate("short".into(), 10), "short");
+    }
+}

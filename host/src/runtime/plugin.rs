@@ -1,0 +1,347 @@
+//! A loaded plugin and its invocations: one fresh, limited store per call.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::{InstancePre, Linker};
+use wasmtime::{Engine, Trap};
+
+use super::bindings::{ExternalSystemPre, GatewayPre, RoutingApplicationPre};
+use super::cache::{CacheSource, Compiled};
+use super::host::{HostContext, HostEnv, KvChanges, LogLine};
+use super::limits::Limiter;
+use super::world::Shape;
+use super::{InvokeError, Limits, LoadError, World, convert};
+use crate::conversations::Conversation;
+use crate::queue::{HttpRequestSpec, HttpResponseData, ProcessOutcome, QueueEntry, SendResult};
+use crate::routing::{ConnectorContext, Decision, InboundMessage};
+
+/// Store data of one invocation.
+pub(crate) struct Store {
+    pub(crate) host: HostContext,
+    limiter: Limiter,
+}
+
+/// The pre-instantiated component, typed by its world.
+enum Pre {
+    Routing(RoutingApplicationPre<Store>),
+    External(ExternalSystemPre<Store>),
+    Gateway(GatewayPre<Store>),
+}
+
+/// What is known about a plugin once it is loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    /// SHA-256 of the component bytes.
+    pub hash: String,
+    pub world: World,
+    pub size: usize,
+    pub shape: Shape,
+    /// Whether this load compiled the component or found it cached.
+    pub source: CacheSource,
+    /// Time spent compiling or deserialising.
+    #[serde(serialize_with = "micros")]
+    pub load_time: Duration,
+}
+
+/// The result of one successful invocation, with what it cost and what it produced
+/// besides its value. `kv_changes` are not applied yet: the caller commits them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invocation<T> {
+    pub value: T,
+    pub fuel_used: u64,
+    #[serde(serialize_with = "micros")]
+    pub elapsed: Duration,
+    pub kv_changes: KvChanges,
+    pub logs: Vec<LogLine>,
+}
+
+impl<T> Invocation<T> {
+    /// Commits the invocation's kv writes to the environment's store.
+    pub fn commit_kv(&self, env: &HostEnv) -> anyhow::Result<()> {
+        if self.kv_changes.is_empty() {
+            return Ok(());
+        }
+        env.kv.commit(&env.kv_scope, &self.kv_changes)
+    }
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros() as u64)
+}
+
+pub struct Plugin {
+    info: PluginInfo,
+    pre: Pre,
+}
+
+impl Plugin {
+    pub(crate) fn prepare(
+        engine: &Engine,
+        linker: &Linker<Store>,
+        compiled: Compiled,
+        hash: String,
+        size: usize,
+        expected: Option<World>,
+    ) -> Result<Self, LoadError> {
+        let shape = Shape::of(engine, &compiled.component);
+        shape.check_imports()?;
+        let world = match expected.or_else(|| shape.likely_world()) {
+            Some(world) => world,
+            None => {
+                let names: Vec<String> =
+                    shape.exports.iter().map(|(n, _)| format!("`{n}`")).collect();
+                return Err(LoadError::UnknownWorld {
+                    exports: if names.is_empty() {
+                        "nothing".into()
+                    } else {
+                        names.join(", ")
+                    },
+                });
+            }
+        };
+        let problems = shape.export_problems(world);
+        if !problems.is_empty() {
+            return Err(LoadError::WrongWorld {
+                expected: world,
+                problems,
+            });
+        }
+        let instance_pre = linker
+            .instantiate_pre(&compiled.component)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let mismatch = |e: wasmtime::Error| type_mismatch(world, &shape, e);
+        let pre = match world {
+            World::RoutingApplication => {
+                Pre::Routing(RoutingApplicationPre::new(instance_pre).map_err(mismatch)?)
+            }
+            World::ExternalSystem => {
+                Pre::External(ExternalSystemPre::new(instance_pre).map_err(mismatch)?)
+            }
+            World::Gateway => Pre::Gateway(GatewayPre::new(instance_pre).map_err(mismatch)?),
+        };
+        Ok(Self {
+            info: PluginInfo {
+                hash,
+                world,
+                size,
+                shape,
+                source: compiled.source,
+                load_time: compiled.load_time,
+            },
+            pre,
+        })
+    }
+
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// Asks a routing application where `message` goes.
+    pub fn route(
+        &self,
+        env: &HostEnv,
+        limits: &Limits,
+        message: &InboundMessage,
+        connector: &ConnectorContext,
+        conversation: &Conversation,
+    ) -> Result<Invocation<Decision>, InvokeError> {
+        let Pre::Routing(pre) = &self.pre else {
+            return Err(self.wrong_kind(World::RoutingApplication));
+        };
+        let (message, conversation) = (convert::message(message), convert::conversation(conversation));
+        let connector = convert::connector(connector, env.settings.as_json());
+        self.invoke(env, limits, pre.instance_pre(), |store| {
+            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let decision = bindings
+                .call_route(&mut *store, &message, &connector, &conversation)
+                .map_err(Phase::Call)?;
+            Ok(convert::decision(decision).map_err(|e| e.to_string()))
+        })
+    }
+
+    /// Asks an external system to process a queue entry.
+    pub fn process(
+        &self,
+        env: &HostEnv,
+        limits: &Limits,
+        entry: &QueueEntry,
+    ) -> Result<Invocation<ProcessOutcome>, InvokeError> {
+        let Pre::External(pre) = &self.pre else {
+            return Err(self.wrong_kind(World::ExternalSystem));
+        };
+        let entry = convert::queue_entry(entry);
+        self.invoke(env, limits, pre.instance_pre(), |store| {
+            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let outcome = bindings
+                .call_process(&mut *store, &entry)
+                .map_err(Phase::Call)?;
+            Ok(convert::process_outcome(outcome))
+        })
+    }
+
+    /// Asks a gateway for the HTTP request that sends `entry`. The inner `Err` is the
+    /// gateway refusing the entry (e.g. a number it cannot reach).
+    pub fn build_request(
+        &self,
+        env: &HostEnv,
+        limits: &Limits,
+        entry: &QueueEntry,
+    ) -> Result<Invocation<Result<HttpRequestSpec, crate::queue::ProcessError>>, InvokeError> {
+        let Pre::Gateway(pre) = &self.pre else {
+            return Err(self.wrong_kind(World::Gateway));
+        };
+        let entry = convert::queue_entry(entry);
+        self.invoke(env, limits, pre.instance_pre(), |store| {
+            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let result = bindings
+                .call_build_request(&mut *store, &entry)
+                .map_err(Phase::Call)?;
+            Ok(match result {
+                Ok(request) => convert::http_request(request).map(Ok),
+                Err(refusal) => convert::process_error(refusal).map(Err),
+            })
+        })
+    }
+
+    /// Asks a gateway what the response to its request means.
+    pub fn parse_response(
+        &self,
+        env: &HostEnv,
+        limits: &Limits,
+        entry: &QueueEntry,
+        response: &HttpResponseData,
+    ) -> Result<Invocation<SendResult>, InvokeError> {
+        let Pre::Gateway(pre) = &self.pre else {
+            return Err(self.wrong_kind(World::Gateway));
+        };
+        let (entry, response) = (convert::queue_entry(entry), convert::http_response(response));
+        self.invoke(env, limits, pre.instance_pre(), |store| {
+            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let result = bindings
+                .call_parse_response(&mut *store, &entry, &response)
+                .map_err(Phase::Call)?;
+            Ok(convert::send_result(result))
+        })
+    }
+
+    fn wrong_kind(&self, wanted: World) -> InvokeError {
+        InvokeError::WrongKind {
+            wanted,
+            actual: self.info.world,
+        }
+    }
+
+    /// Runs `call` in a fresh store with `limits`, and turns whatever happened into a
+    /// value or an [`InvokeError`]. `call` returns `Err(String)` for a result the guest
+    /// produced but that breaks the contract.
+    fn invoke<T>(
+        &self,
+        env: &HostEnv,
+        limits: &Limits,
+        pre: &InstancePre<Store>,
+        call: impl FnOnce(&mut wasmtime::Store<Store>) -> Result<Result<T, String>, Phase>,
+    ) -> Result<Invocation<T>, InvokeError> {
+        let started = Instant::now();
+        let data = Store {
+            host: HostContext::new(env.clone(), super::host::now_ms()),
+            limiter: Limiter::new(limits),
+        };
+        let mut store = wasmtime::Store::new(pre.engine(), data);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(limits.fuel)
+            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+        store.set_epoch_deadline(deadline_ticks(limits.deadline));
+        store.epoch_deadline_trap();
+
+        let result = call(&mut store);
+        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let elapsed = started.elapsed();
+        let data = store.into_data();
+        match result {
+            Ok(Ok(value)) => {
+                let (kv_changes, logs) = data.host.finish();
+                Ok(Invocation {
+                    value,
+                    fuel_used,
+                    elapsed,
+                    kv_changes,
+                    logs,
+                })
+            }
+            Ok(Err(invalid)) => Err(InvokeError::InvalidOutput(invalid)),
+            Err(phase) => Err(classify(phase, &data.limiter, limits)),
+        }
+    }
+}
+
+/// Where a failure happened: instantiation errors that are not traps (an exhausted
+/// instance pool) are reported differently from a guest that misbehaved.
+pub(crate) enum Phase {
+    Instantiate(wasmtime::Error),
+    Call(wasmtime::Error),
+}
+
+fn classify(phase: Phase, limiter: &Limiter, limits: &Limits) -> InvokeError {
+    let (error, instantiating) = match phase {
+        Phase::Instantiate(e) => (e, true),
+        Phase::Call(e) => (e, false),
+    };
+    // The limiter refused a memory.grow; the guest's reaction to that (usually an
+    // abort in its allocator) is only a consequence.
+    if limiter.memory_refused {
+        return InvokeError::OutOfMemory {
+            limit: limits.memory,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => InvokeError::OutOfFuel { limit: limits.fuel },
+        Some(Trap::Interrupt) => InvokeError::Timeout {
+            deadline: limits.deadline,
+        },
+        Some(Trap::StackOverflow) => InvokeError::StackOverflow,
+        Some(_) => InvokeError::Trap(describe(&error)),
+        None if instantiating => InvokeError::Instantiate(describe(&error)),
+        None => InvokeError::Trap(describe(&error)),
+    }
+}
+
+/// The error with its wasm backtrace, cut to a size that fits a routing record.
+fn describe(error: &wasmtime::Error) -> String {
+    const MAX: usize = 2_000;
+    let mut text = format!("{error:?}");
+    if text.len() > MAX {
+        let mut end = MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    let tick = super::EPOCH_TICK.as_nanos().max(1);
+    (deadline.as_nanos().div_ceil(tick) as u64).max(1)
+}
+
+/// Explains a failed export type check with both signatures side by side.
+fn type_mismatch(world: World, shape: &Shape, error: wasmtime::Error) -> LoadError {
+    let problems = world
+        .exports()
+        .iter()
+        .map(|(name, expected)| {
+            format!(
+                "export `{name}` has type `{}`, expected `{expected}`",
+                shape.export_type(name).unwrap_or("?")
+            )
+        })
+        .chain(std::iter::once(format!("wasmtime says: {error:#}")))
+        .collect();
+    LoadError::WrongWorld {
+        expected: world,
+        problems,
+    }
+}

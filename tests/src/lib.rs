@@ -1,0 +1,1 @@
+//! Helpers shared by the end-to-end tests: where the built plugins are, how to load them.
