@@ -75,6 +75,12 @@ pub struct Plugin {
     pre: Pre,
 }
 
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("info", &self.info).finish()
+    }
+}
+
 impl Plugin {
     pub(crate) fn prepare(
         engine: &Engine,
