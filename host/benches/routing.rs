@@ -83,7 +83,10 @@ fn dist(name: &str) -> Vec<u8> {
         .join("../plugins/dist")
         .join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): run plugins/build.sh first", path.display())
+        panic!(
+            "cannot read {} ({e}): run plugins/build.sh first",
+            path.display()
+        )
     })
 }
 
@@ -277,5 +280,53 @@ fn main() {
         }
         print_row(name, "bare", &bare, None);
         print_row(name, "runtime", &hosted, Some(&bare));
+    }
+}
+
+/// The Rust keyword router's own `decide`, compiled natively: the same logic without
+/// any sandbox, with the platform answering from plain maps.
+mod native {
+    use std::collections::HashMap;
+
+    use keyword_router::{Platform, decide};
+    use switchyard_guest::{Channel, Conversation, ConversationStatus, InboundMessage};
+
+    struct Host {
+        kv: HashMap<String, String>,
+    }
+
+    impl Platform for Host {
+        fn ready_agents(&self, _group: &str) -> Option<u32> {
+            None
+        }
+        fn kv_get(&self, key: &str) -> Option<String> {
+            self.kv.get(key).cloned()
+        }
+        fn kv_set(&mut self, key: &str, value: &str) {
+            self.kv.insert(key.to_owned(), value.to_owned());
+        }
+        fn log_info(&mut self, line: &str) {
+            std::hint::black_box(line);
+        }
+    }
+
+    pub fn route_once() {
+        let message = InboundMessage {
+            id: "bench-1".into(),
+            channel: Channel::Sms,
+            sender: "+4915112345678".into(),
+            recipient: "+4930123456".into(),
+            subject: None,
+            body: super::BODY.into(),
+            received_at: 1_700_000_000_000,
+            attachments: vec![],
+            attributes: vec![],
+        };
+        let conversation = Conversation {
+            status: ConversationStatus::NotContacted,
+            tags: vec![],
+        };
+        let mut host = Host { kv: HashMap::new() };
+        std::hint::black_box(decide(&message, super::SETTINGS, &conversation, &mut host));
     }
 }

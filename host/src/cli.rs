@@ -15,7 +15,11 @@ use crate::runtime::host::{MemoryKv, StaffingTable};
 use crate::runtime::{HostEnv, Limits, Runtime, RuntimeConfig, Settings, World};
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "A WebAssembly plugin host for contact-centre routing")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A WebAssembly plugin host for contact-centre routing"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -209,7 +213,10 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
     match world {
         World::RoutingApplication => {
             let Some(path) = &args.message else {
-                bail!("{} is a routing application: pass --message MSG.json", args.file.display());
+                bail!(
+                    "{} is a routing application: pass --message MSG.json",
+                    args.file.display()
+                );
             };
             let mut message: InboundMessage = read_json(path, "message")?;
             if message.received_at == 0 {

@@ -16,7 +16,9 @@ pub fn repo_root() -> PathBuf {
 
 /// Path of a plugin component built by `plugins/build.sh`.
 pub fn plugin_path(name: &str) -> PathBuf {
-    repo_root().join("plugins/dist").join(format!("{name}.wasm"))
+    repo_root()
+        .join("plugins/dist")
+        .join(format!("{name}.wasm"))
 }
 
 /// The bytes of a built plugin. A missing plugin fails the test: the plugins are part

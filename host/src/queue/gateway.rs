@@ -61,7 +61,9 @@ impl HttpRequestSpec {
                 return Err(format!("`{name}` is not a valid header name"));
             }
             if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-                return Err(format!("the value of header `{name}` contains a line break"));
+                return Err(format!(
+                    "the value of header `{name}` contains a line break"
+                ));
             }
         }
         if self.body.len() > MAX_REQUEST_BODY {

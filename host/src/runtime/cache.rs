@@ -73,8 +73,8 @@ impl CompileCache {
                 component
             }
             None => {
-                let component =
-                    Component::new(engine, bytes).map_err(|e| LoadError::Compile(format!("{e}")))?;
+                let component = Component::new(engine, bytes)
+                    .map_err(|e| LoadError::Compile(format!("{e}")))?;
                 if let Some(path) = &path {
                     store_artifact(&component, path);
                 }
@@ -94,13 +94,13 @@ impl CompileCache {
 }
 
 fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
-    if !path.exists() {
-        return None;
-    }
+    // Read into memory rather than `deserialize_file`, which maps the file: a mapped
+    // file truncated by someone else while in use brings the process down with SIGBUS.
+    let bytes = std::fs::read(path).ok()?;
     // SAFETY: the cache directory is the host's own; only `store_artifact` writes
     // into it, from components this engine compiled. wasmtime still checks that the
     // artifact was made by the same version and configuration and refuses it if not.
-    match unsafe { Component::deserialize_file(engine, path) } {
+    match unsafe { Component::deserialize(engine, &bytes) } {
         Ok(component) => Some(component),
         Err(e) => {
             tracing::warn!(path = %path.display(), "ignoring stale compiled component: {e}");
@@ -113,9 +113,7 @@ fn load_artifact(engine: &Engine, path: &Path) -> Option<Component> {
 /// never sees half an artifact. A failure only costs a recompilation later.
 fn store_artifact(component: &Component, path: &Path) {
     let result = (|| -> anyhow::Result<()> {
-        let bytes = component
-            .serialize()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let bytes = component.serialize().map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = path.parent().expect("artifact path has a parent");
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(

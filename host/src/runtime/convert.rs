@@ -170,7 +170,9 @@ pub(crate) fn process_outcome(o: wit::ProcessOutcome) -> Result<ProcessOutcome, 
     match o {
         wit::ProcessOutcome::Completed(reference) => {
             if reference.as_ref().is_some_and(|r| r.len() > MAX_REFERENCE) {
-                return Err(format!("the reference is longer than {MAX_REFERENCE} bytes"));
+                return Err(format!(
+                    "the reference is longer than {MAX_REFERENCE} bytes"
+                ));
             }
             Ok(ProcessOutcome::Completed(reference))
         }

@@ -95,8 +95,11 @@ impl Plugin {
         let world = match expected.or_else(|| shape.likely_world()) {
             Some(world) => world,
             None => {
-                let names: Vec<String> =
-                    shape.exports.iter().map(|(n, _)| format!("`{n}`")).collect();
+                let names: Vec<String> = shape
+                    .exports
+                    .iter()
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect();
                 return Err(LoadError::UnknownWorld {
                     exports: if names.is_empty() {
                         "nothing".into()
@@ -155,7 +158,10 @@ impl Plugin {
         let Pre::Routing(pre) = &self.pre else {
             return Err(self.wrong_kind(World::RoutingApplication));
         };
-        let (message, conversation) = (convert::message(message), convert::conversation(conversation));
+        let (message, conversation) = (
+            convert::message(message),
+            convert::conversation(conversation),
+        );
         let connector = convert::connector(connector, env.settings.as_json());
         self.invoke(env, limits, pre.instance_pre(), |store| {
             let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
@@ -221,7 +227,10 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        let (entry, response) = (convert::queue_entry(entry), convert::http_response(response));
+        let (entry, response) = (
+            convert::queue_entry(entry),
+            convert::http_response(response),
+        );
         self.invoke(env, limits, pre.instance_pre(), |store| {
             let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
             let result = bindings

@@ -84,7 +84,10 @@ pub struct Shape {
 impl Shape {
     pub(crate) fn of(engine: &Engine, component: &Component) -> Shape {
         let ty = component.component_type();
-        let imports = ty.imports(engine).map(|(name, _)| name.to_owned()).collect();
+        let imports = ty
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect();
         let exports = ty
             .exports(engine)
             .map(|(name, item)| (name.to_owned(), render_item(&item.ty)))
@@ -124,8 +127,9 @@ impl Shape {
         Ok(())
     }
 
-    /// What is missing or extra compared with `world`'s exports, or empty if the names
-    /// match (types are checked when linking).
+    /// What is missing compared with `world`'s exports, or empty if nothing is (types
+    /// are checked when linking). Extra exports are harmless (componentize-py adds an
+    /// `init` interface of its own) and only named to explain a missing one.
     pub(crate) fn export_problems(&self, world: World) -> Vec<String> {
         let mut problems = Vec::new();
         for (name, signature) in world.exports() {
@@ -133,9 +137,11 @@ impl Shape {
                 problems.push(format!("missing export `{name}: {signature}`"));
             }
         }
-        for (name, _) in &self.exports {
-            if !world.exports().iter().any(|(w, _)| w == name) {
-                problems.push(format!("unexpected export `{name}`"));
+        if !problems.is_empty() {
+            for (name, _) in &self.exports {
+                if !world.exports().iter().any(|(w, _)| w == name) {
+                    problems.push(format!("unexpected export `{name}`"));
+                }
             }
         }
         problems
@@ -170,7 +176,10 @@ fn import_problem(name: &str) -> Option<String> {
     };
     let (interface, version) = rest.split_once('@').unwrap_or((rest, ""));
     if !PROVIDED_INTERFACES.contains(&interface) {
-        return Some(format!("there is no interface `{interface}`; {}", provided()));
+        return Some(format!(
+            "there is no interface `{interface}`; {}",
+            provided()
+        ));
     }
     if !version.starts_with(COMPATIBLE_VERSION) {
         return Some(format!(

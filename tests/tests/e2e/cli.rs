@@ -39,7 +39,10 @@ fn check_describes_a_router() {
     assert!(text.contains("route: func(message: record"), "{text}");
     assert!(text.contains("compile time:"), "{text}");
     let size = std::fs::metadata(&path).unwrap().len();
-    assert!(text.contains(&format!("size:         {size} bytes")), "{text}");
+    assert!(
+        text.contains(&format!("size:         {size} bytes")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn check_explains_a_wrong_world_and_fails() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("does not fit world `routing-application`"), "{err}");
+    assert!(
+        err.contains("does not fit world `routing-application`"),
+        "{err}"
+    );
     assert!(err.contains("export `route` has type"), "{err}");
 }
 
@@ -115,7 +121,13 @@ fn run_reports_a_bad_message_file_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let message = write(dir.path(), "msg.json", r#"{"channel":"pigeon","body":"x"}"#);
     let path = plugin_path("keyword-router");
-    let out = switchyard(&["plugin", "run", path.to_str().unwrap(), "--message", &message]);
+    let out = switchyard(&[
+        "plugin",
+        "run",
+        path.to_str().unwrap(),
+        "--message",
+        &message,
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("is not a valid message"), "{err}");
@@ -141,7 +153,11 @@ fn run_reports_a_contained_plugin_failure() {
         "1000000",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("ran out of fuel (1000000 units)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ran out of fuel (1000000 units)"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -149,5 +165,9 @@ fn run_without_a_message_says_what_is_missing() {
     let path = plugin_path("keyword-router");
     let out = switchyard(&["plugin", "run", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("pass --message MSG.json"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("pass --message MSG.json"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -194,6 +194,11 @@ fn hostile_calls_on_other_threads_do_not_disturb_good_ones() {
         assert_serves_next(&plugin, &env());
     }
     for handle in bad {
-        assert!(handle.join().expect("no panic crosses the sandboxes").is_err());
+        assert!(
+            handle
+                .join()
+                .expect("no panic crosses the sandboxes")
+                .is_err()
+        );
     }
 }

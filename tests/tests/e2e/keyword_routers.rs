@@ -77,7 +77,13 @@ fn run(
         recipient: case.message.recipient.clone(),
     };
     let invocation = plugin
-        .route(&env, &Limits::default(), &case.message, &connector, &case.conversation)
+        .route(
+            &env,
+            &Limits::default(),
+            &case.message,
+            &connector,
+            &case.conversation,
+        )
         .unwrap_or_else(|e| panic!("{router} on case {}: {e}", case.name));
     invocation.commit_kv(&env).unwrap();
     let logs = invocation
@@ -137,7 +143,10 @@ fn every_router_makes_the_expected_decision() {
             assert_eq!(decision["target"], case.expect.target, "{context}: target");
             assert_eq!(decision["status"], case.expect.status, "{context}: status");
             assert_eq!(decision["tags"], case.expect.tags, "{context}: tags");
-            assert_eq!(decision["replies"], case.expect.replies, "{context}: replies");
+            assert_eq!(
+                decision["replies"], case.expect.replies,
+                "{context}: replies"
+            );
             assert_eq!(kv_after, case.expect.kv_after, "{context}: kv");
             assert_eq!(logs, case.expect.logs, "{context}: logs");
         }

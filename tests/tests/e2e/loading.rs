@@ -38,7 +38,10 @@ fn a_route_export_with_the_wrong_signature_is_refused_with_both_signatures() {
     let text = err.to_string();
     assert!(matches!(err, LoadError::WrongWorld { .. }), "{text}");
     assert!(text.contains("export `route` has type `func("), "{text}");
-    assert!(text.contains("expected `func(message: inbound-message"), "{text}");
+    assert!(
+        text.contains("expected `func(message: inbound-message"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -79,7 +82,8 @@ fn a_wasi_import_is_refused_naming_the_import() {
 
 #[test]
 fn a_core_module_is_refused_with_a_hint_to_componentize_it() {
-    let core = repo_root().join("plugins/target/wasm32-unknown-unknown/release/keyword_router.wasm");
+    let core =
+        repo_root().join("plugins/target/wasm32-unknown-unknown/release/keyword_router.wasm");
     let bytes = std::fs::read(&core).expect("plugins/build.sh leaves the core module");
     let err = runtime().load(&bytes).unwrap_err();
     assert!(matches!(err, LoadError::CoreModule), "{err}");
@@ -120,10 +124,16 @@ fn compiled_components_are_reused_from_memory_and_from_disk() {
     assert!(artifact.exists(), "no artifact at {}", artifact.display());
 
     let second = Runtime::new(config()).unwrap();
-    assert_eq!(second.load(&bytes).unwrap().info().source, CacheSource::Disk);
+    assert_eq!(
+        second.load(&bytes).unwrap().info().source,
+        CacheSource::Disk
+    );
 
     // A damaged artifact is not trusted: the component is compiled again.
     std::fs::write(&artifact, b"garbage").unwrap();
     let third = Runtime::new(config()).unwrap();
-    assert_eq!(third.load(&bytes).unwrap().info().source, CacheSource::Compiled);
+    assert_eq!(
+        third.load(&bytes).unwrap().info().source,
+        CacheSource::Compiled
+    );
 }

@@ -42,13 +42,9 @@ impl Staffing for StaffingTable {
 
 impl acd::Host for HostContext {
     fn availability(&mut self, group: String) -> wasmtime::Result<Option<acd::Staffing>> {
-        Ok(self
-            .env
-            .staffing
-            .staffing(&group)
-            .map(|s| acd::Staffing {
-                ready_agents: s.ready_agents,
-                queue_depth: s.queue_depth,
-            }))
+        Ok(self.env.staffing.staffing(&group).map(|s| acd::Staffing {
+            ready_agents: s.ready_agents,
+            queue_depth: s.queue_depth,
+        }))
     }
 }

@@ -1,0 +1,81 @@
+//! A routing application that misbehaves on request, for the host's limit tests.
+//!
+//! The message body picks the misbehaviour:
+//!
+//! | body           | what happens                                                    |
+//! |----------------|-----------------------------------------------------------------|
+//! | `loop`         | spins forever (needs the epoch deadline)                        |
+//! | `oom`          | allocates and touches memory until allocation fails (> 128 MiB) |
+//! | `recurse`      | recurses without bound until the host's stack limit traps       |
+//! | `trap`         | panics, which aborts: a wasm trap                               |
+//! | `huge`         | returns a reply whose body is 40 MiB                            |
+//! | `nonsense`     | routes to a group with an empty name, with 10,000 tags          |
+//! | `kv-then-trap` | writes kv `touched` = `yes`, then traps                         |
+//! | anything else  | routes to group `ok` with user data `("echo", <body>)`          |
+//!
+//! `std::hint::black_box` keeps the optimiser from proving the loops pointless or
+//! turning the recursion into a loop.
+
+use std::hint::black_box;
+
+use switchyard_guest::{
+    ConnectorContext, Conversation, Decision, InboundMessage, RoutingApplication, kv,
+};
+
+/// Each `oom` step: big enough to pass 128 MiB quickly, small enough that the failing
+/// request is a real `memory.grow` near the limit.
+const OOM_CHUNK: usize = 1 << 20;
+
+struct Hostile;
+
+impl RoutingApplication for Hostile {
+    fn route(
+        message: InboundMessage,
+        _connector: ConnectorContext,
+        _conversation: Conversation,
+    ) -> Decision {
+        match message.body.as_str() {
+            "loop" => spin(),
+            "oom" => exhaust_memory(),
+            "recurse" => {
+                let depth = dive(black_box(0));
+                Decision::to_group("unreachable").user_data("depth", depth.to_string())
+            }
+            "trap" => panic!("hostile plugin: trap requested"),
+            "huge" => Decision::to_group("ok").reply(message.reply("x".repeat(40 << 20))),
+            "nonsense" => Decision::to_group("").tags((0..10_000).map(|i| format!("tag-{i}"))),
+            "kv-then-trap" => {
+                kv::set("touched", "yes").expect("kv write");
+                panic!("hostile plugin: trap after a kv write");
+            }
+            _ => Decision::to_group("ok").user_data("echo", message.body),
+        }
+    }
+}
+
+switchyard_guest::export_routing_application!(Hostile);
+
+fn spin() -> ! {
+    let mut counter = 0u64;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+fn exhaust_memory() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        // Writing every page makes the memory real, not just reserved. When the host
+        // refuses `memory.grow`, the allocator fails and the plugin aborts (traps).
+        let chunk = vec![0xA5u8; OOM_CHUNK];
+        hoard.push(black_box(chunk));
+    }
+}
+
+/// Recurses until the host's stack limit stops it. The `black_box` on the result keeps
+/// the call out of tail position, so LLVM cannot turn the recursion into a loop.
+#[inline(never)]
+#[allow(unconditional_recursion, reason = "running out of stack is the point")]
+fn dive(depth: u64) -> u64 {
+    black_box(dive(black_box(depth + 1))).wrapping_mul(depth | 1)
+}
