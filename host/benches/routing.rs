@@ -3,7 +3,9 @@
 //! and, for the Rust router, the same logic compiled natively.
 //!
 //! Run with `cargo bench -p switchyard --bench routing` after `plugins/build.sh`.
-//! Prints median and p99 per decision and the runtime/bare ratios.
+//! Prints median and p99 per decision and the runtime/bare ratios, for the runtime as
+//! the server runs it (epoch deadline, memory and table limits, output checks) and with
+//! fuel metering on as well (`+fuel`, what `switchyard plugin run` uses).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -233,6 +235,9 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing we need.
     let quick = std::env::args().any(|a| a == "--quick");
     let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let mut metered = RuntimeConfig::default();
+    metered.engine.fuel_metering = true;
+    let metered = Runtime::new(metered).expect("metered runtime");
     let engine = bare_engine();
     let env = HostEnv::new(Settings::parse(SETTINGS).unwrap());
     let limits = Limits::default();
@@ -264,6 +269,9 @@ fn main() {
             .load_as(&bytes, World::RoutingApplication)
             .expect("plugin loads");
         let pre = bare_pre(&engine, &bytes);
+        let metered_plugin = metered
+            .load_as(&bytes, World::RoutingApplication)
+            .expect("plugin loads");
 
         let bare = measure(iterations, || {
             bare_route(&pre, &bare_message, &bare_connector, &bare_conversation)
@@ -274,12 +282,19 @@ fn main() {
                 .expect("routes");
             std::hint::black_box(decision);
         });
+        let fueled = measure(iterations, || {
+            let decision = metered_plugin
+                .route(&env, &limits, &message, &connector, &conversation)
+                .expect("routes");
+            std::hint::black_box(decision);
+        });
         if name == "keyword-router" {
             let native = measure(iterations * 10, native::route_once);
             print_row(name, "native", &native, None);
         }
         print_row(name, "bare", &bare, None);
         print_row(name, "runtime", &hosted, Some(&bare));
+        print_row(name, "+fuel", &fueled, Some(&bare));
     }
 }
 

@@ -110,8 +110,10 @@ pub fn main() -> ExitCode {
 
 fn runtime() -> anyhow::Result<Runtime> {
     // The CLI loads one component once: pooling would only reserve memory for nothing.
+    // It meters fuel so that `plugin run` can say what a decision costs.
     let mut config = RuntimeConfig::default();
     config.engine.pooling = false;
+    config.engine.fuel_metering = true;
     Runtime::new(config)
 }
 
@@ -165,7 +167,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
 struct RunOutput<T: Serialize> {
     world: World,
     result: T,
-    fuel_used: u64,
+    fuel_used: Option<u64>,
     wall_time_us: u64,
     logs: Vec<crate::runtime::host::LogLine>,
     kv_changes: crate::runtime::host::KvChanges,

@@ -33,8 +33,19 @@ pub fn plugin_bytes(name: &str) -> Vec<u8> {
     })
 }
 
-/// One runtime per test binary, with the pooling allocator as in production.
+/// One runtime per test binary, with the pooling allocator as in production and fuel
+/// metering on, so fuel limits can be tested.
 pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let mut config = RuntimeConfig::default();
+        config.engine.fuel_metering = true;
+        Runtime::new(config).expect("runtime starts")
+    })
+}
+
+/// A runtime configured as the server's default: no fuel metering, epoch deadlines only.
+pub fn server_runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime starts"))
 }

@@ -15,6 +15,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Engine-wide settings; per-plugin limits live in [`super::Limits`].
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Count fuel (about one unit per instruction) and enforce [`super::Limits::fuel`].
+    /// Off by default in the server: the epoch deadline already stops a runaway plugin,
+    /// and metering every instruction costs about a tenth of a small plugin's call.
+    /// `switchyard plugin run` turns it on to report what a plugin costs.
+    pub fuel_metering: bool,
     /// Pre-reserve instance slots (much faster instantiation). Off where virtual memory
     /// is scarce.
     pub pooling: bool,
@@ -29,6 +34,7 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
+            fuel_metering: false,
             pooling: true,
             max_concurrent: 64,
             max_memory: super::limits::DEFAULT_MEMORY,
@@ -40,7 +46,7 @@ impl Default for EngineConfig {
 pub(crate) fn build(config: &EngineConfig) -> anyhow::Result<Engine> {
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
-        .consume_fuel(true)
+        .consume_fuel(config.fuel_metering)
         .epoch_interruption(true)
         .parallel_compilation(true);
     if config.pooling {

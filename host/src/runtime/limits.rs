@@ -31,7 +31,8 @@ pub const MAX_MEMORIES: usize = 16;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Limits {
-    /// Fuel (about one unit per instruction) for instantiation plus the call.
+    /// Fuel (about one unit per instruction) for instantiation plus the call; enforced
+    /// when the engine meters fuel ([`super::EngineConfig::fuel_metering`]).
     pub fuel: u64,
     /// Wall-clock budget for instantiation plus the call.
     #[serde(with = "millis")]

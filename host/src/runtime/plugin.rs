@@ -49,7 +49,8 @@ pub struct PluginInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct Invocation<T> {
     pub value: T,
-    pub fuel_used: u64,
+    /// Fuel spent, when the engine meters it.
+    pub fuel_used: Option<u64>,
     #[serde(serialize_with = "micros")]
     pub elapsed: Duration,
     pub kv_changes: KvChanges,
@@ -264,14 +265,12 @@ impl Plugin {
         };
         let mut store = wasmtime::Store::new(pre.engine(), data);
         store.limiter(|s| &mut s.limiter);
-        store
-            .set_fuel(limits.fuel)
-            .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
+        let metering = store.set_fuel(limits.fuel).is_ok();
         store.set_epoch_deadline(deadline_ticks(limits.deadline));
         store.epoch_deadline_trap();
 
         let result = call(&mut store);
-        let fuel_used = limits.fuel - store.get_fuel().unwrap_or(0);
+        let fuel_used = metering.then(|| limits.fuel - store.get_fuel().unwrap_or(0));
         let elapsed = started.elapsed();
         let data = store.into_data();
         match result {

@@ -10,7 +10,7 @@ use switchyard::conversations::Conversation;
 use switchyard::routing::{ConnectorContext, Decision, InboundMessage, Target};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Invocation, InvokeError, Limits, Plugin, Settings, World};
-use switchyard_tests::load;
+use switchyard_tests::{load, plugin_bytes, server_runtime};
 
 fn hostile() -> Arc<Plugin> {
     load("hostile", World::RoutingApplication)
@@ -77,14 +77,19 @@ fn an_infinite_loop_runs_out_of_fuel() {
     };
     let err = route(&plugin, &env, &limits, "loop").unwrap_err();
     assert_eq!(err, InvokeError::OutOfFuel { limit: 20_000_000 });
+    let spent = route(&plugin, &env, &limits, "hello").unwrap().fuel_used;
+    assert!(spent.is_some_and(|f| f > 0 && f < 20_000_000), "{spent:?}");
     assert_serves_next(&plugin, &env);
 }
 
 #[test]
-fn an_infinite_loop_with_ample_fuel_hits_the_deadline() {
-    let (plugin, env) = (hostile(), env());
+fn an_infinite_loop_without_fuel_metering_hits_the_deadline() {
+    // The server's default runtime meters no fuel: the epoch deadline alone stops it.
+    let plugin = server_runtime()
+        .load_as(&plugin_bytes("hostile"), World::RoutingApplication)
+        .unwrap();
+    let env = env();
     let limits = Limits {
-        fuel: u64::MAX / 2,
         deadline: Duration::from_millis(200),
         ..Limits::default()
     };

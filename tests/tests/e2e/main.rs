@@ -2,6 +2,8 @@
 //! repository by `plugins/build.sh` before these run.
 
 mod cli;
+mod gateways;
 mod hostile;
 mod keyword_routers;
 mod loading;
+mod processors;
