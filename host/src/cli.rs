@@ -114,7 +114,22 @@ fn runtime() -> anyhow::Result<Runtime> {
     let mut config = RuntimeConfig::default();
     config.engine.pooling = false;
     config.engine.fuel_metering = true;
+    config.cache_dir = cache_dir();
     Runtime::new(config)
+}
+
+/// Compiling a Python or JavaScript component takes seconds; cache the result per user
+/// (`SWITCHYARD_CACHE_DIR`, else `$XDG_CACHE_HOME/switchyard`, else
+/// `~/.cache/switchyard`) so repeated `plugin run`s start at once.
+fn cache_dir() -> Option<PathBuf> {
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("SWITCHYARD_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("switchyard")))
+        .or_else(|| var("HOME").map(|d| d.join(".cache/switchyard")))
 }
 
 fn read_component(file: &Path) -> anyhow::Result<Vec<u8>> {

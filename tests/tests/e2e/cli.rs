@@ -8,8 +8,15 @@ use serde_json::Value;
 use switchyard_tests::{plugin_path, switchyard_bin};
 
 fn switchyard(args: &[&str]) -> Output {
+    let cache = tempfile::tempdir().unwrap();
+    switchyard_cached(args, cache.path())
+}
+
+/// Runs the binary with its compile cache in `cache`, not the user's home.
+fn switchyard_cached(args: &[&str], cache: &Path) -> Output {
     Command::new(switchyard_bin())
         .args(args)
+        .env("SWITCHYARD_CACHE_DIR", cache)
         .output()
         .expect("switchyard runs")
 }
@@ -43,6 +50,21 @@ fn check_describes_a_router() {
         text.contains(&format!("size:         {size} bytes")),
         "{text}"
     );
+}
+
+#[test]
+fn a_second_check_loads_the_compiled_component_from_the_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    let path = plugin_path("cas-processor");
+    let args = ["plugin", "check", "--json", path.to_str().unwrap()];
+    let source = |out: Output| -> String {
+        assert!(out.status.success(), "{}", stderr(&out));
+        let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(json["world"], "external-system");
+        json["source"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(source(switchyard_cached(&args, cache.path())), "compiled");
+    assert_eq!(source(switchyard_cached(&args, cache.path())), "disk");
 }
 
 #[test]
