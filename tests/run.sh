@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/install-toolchains.sh
 plugins/build.sh
+# The plugins' own rules, natively, with the compiler of their workspace.
+(cd plugins && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc /usr/bin/cargo test --locked --quiet)
 cargo test --workspace
