@@ -57,18 +57,35 @@ pub fn load(name: &str, world: World) -> Arc<Plugin> {
         .unwrap_or_else(|e| panic!("{name} does not load: {e}"))
 }
 
-/// The `switchyard` binary cargo built next to this test binary.
+/// The `switchyard` binary, next to this test binary in cargo's target directory.
+///
+/// Cargo builds a package's binaries only for that package's own integration tests, so
+/// a clean `cargo test --workspace` has not built it when these tests start: build it
+/// once, with the cargo that runs the tests (it holds no lock while tests run).
 pub fn switchyard_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = dir.join(format!("switchyard{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing; run the tests with `cargo test --workspace`, which builds it",
-        bin.display()
-    );
-    bin
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("test binary path");
+            let dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>/deps");
+            let bin = dir.join(format!("switchyard{}", std::env::consts::EXE_SUFFIX));
+            let release = dir.file_name().is_some_and(|p| p == "release");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = std::process::Command::new(cargo);
+            build.args(["build", "--quiet", "-p", "switchyard", "--bin", "switchyard"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build
+                .current_dir(repo_root())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "cargo build -p switchyard failed");
+            assert!(bin.exists(), "{} was not built", bin.display());
+            bin
+        })
+        .clone()
 }

@@ -78,24 +78,6 @@ fn error(code: &str, description: &str) -> ProcessError {
 }
 
 #[test]
-fn the_plugin_is_recognised_as_a_gateway_that_imports_only_its_settings() {
-    let plugin = runtime()
-        .load(&plugin_bytes("json-gateway"))
-        .expect("json-gateway loads");
-    assert_eq!(plugin.info().world, World::Gateway);
-    assert!(
-        plugin
-            .info()
-            .shape
-            .imports
-            .iter()
-            .all(|import| import.starts_with("switchyard:routing/")),
-        "imports {:?}",
-        plugin.info().shape.imports
-    );
-}
-
-#[test]
 fn an_outgoing_sms_becomes_a_json_post_with_an_idempotency_key_and_a_bearer_token() {
     let request = build(SETTINGS, &sms(1042, "+32470123456", "Your code is 1234"))
         .expect("an outgoing SMS is sent");

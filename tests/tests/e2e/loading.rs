@@ -11,6 +11,7 @@ fn every_example_plugin_is_recognised_as_its_world() {
         ("keyword-router-py", World::RoutingApplication),
         ("keyword-router-js", World::RoutingApplication),
         ("cas-processor", World::ExternalSystem),
+        ("json-gateway", World::Gateway),
         ("hostile", World::RoutingApplication),
     ] {
         let plugin = runtime()
