@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the guest toolchains plugins/build.sh needs (see shared/TOOLCHAINS.md):
 # Debian's rustc-web for Rust guests, wasm-tools and componentize-py in a project venv,
-# componentize-js from npm. Idempotent: on a machine that has them it only checks.
+# componentize-js from npm; and starts PostgreSQL for the server tests if it is down.
+# Idempotent: on a machine that has them it only checks.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -25,4 +26,11 @@ if [ ! -d plugins/keyword-router-js/node_modules/@bytecodealliance/componentize-
   # packages that were never published, so npm cannot record them.
   echo "installing componentize-js (npm install)"
   (cd plugins/keyword-router-js && npm install --no-audit --no-fund --silent)
+fi
+
+# The server tests run a second time on PostgreSQL at 127.0.0.1:5432 (user postgres,
+# trust auth). Start the distribution's cluster if it is installed but not running.
+if ! pg_isready -q -h 127.0.0.1; then
+  echo "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 fi

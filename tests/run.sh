@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs the guest toolchains if they are missing, builds
-# every plugin from source, then runs the whole test suite.
+# every plugin from source, then runs the whole test suite, and the end-to-end suite a
+# second time on PostgreSQL (the first run's server tests use SQLite).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/install-toolchains.sh
@@ -8,3 +9,4 @@ plugins/build.sh
 # The plugins' own rules, natively, with the compiler of their workspace.
 (cd plugins && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc /usr/bin/cargo test --locked --quiet)
 cargo test --workspace
+SWITCHYARD_TEST_DATABASE=postgres cargo test -p switchyard-tests

@@ -1,4 +1,5 @@
-//! The command line: `switchyard plugin check` and `switchyard plugin run`.
+//! The command line: `switchyard serve`, `switchyard plugin check` and
+//! `switchyard plugin run`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,11 +9,13 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use crate::config::RawSettings;
 use crate::conversations::Conversation;
 use crate::queue::{HttpResponseData, QueueEntry};
 use crate::routing::{ConnectorContext, InboundMessage};
 use crate::runtime::host::{MemoryKv, StaffingTable};
 use crate::runtime::{HostEnv, Limits, Runtime, RuntimeConfig, Settings, World};
+use crate::startup::Application;
 
 #[derive(Parser)]
 #[command(
@@ -27,9 +30,32 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server: the admin API and the gateways' endpoints.
+    Serve(ServeArgs),
     /// Work with plugin components locally, before uploading them.
     #[command(subcommand)]
     Plugin(PluginCommand),
+}
+
+/// Flags of `switchyard serve`; they override the environment, which overrides the
+/// configuration file.
+#[derive(Args)]
+struct ServeArgs {
+    /// A TOML configuration file (keys: listen, database_url, admin_token, cache_dir,
+    /// max_body_bytes, [plugins] fuel, deadline_ms, memory_mib).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: SWITCHYARD_LISTEN] [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// sqlite://FILE or postgres://... [env: SWITCHYARD_DATABASE_URL]
+    /// [default: sqlite://switchyard.db].
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Bearer token for /api/v1 [env: SWITCHYARD_ADMIN_TOKEN]; without one, a token is
+    /// generated at the first start, stored in the database and printed once.
+    #[arg(long, value_name = "TOKEN")]
+    admin_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -93,9 +119,15 @@ fn parse_world(name: &str) -> Result<World, String> {
 
 /// Runs the command line; errors are printed and become a non-zero exit code.
 pub fn main() -> ExitCode {
-    crate::telemetry::init("warn");
     let cli = Cli::parse();
+    // The server logs its requests; the plugin commands print results and only warn.
+    let log_filter = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Plugin(_) => "warn",
+    };
+    crate::telemetry::init(log_filter);
     let result = match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Plugin(PluginCommand::Check { file, world, json }) => check(&file, world, json),
         Command::Plugin(PluginCommand::Run(args)) => run(&args),
     };
@@ -106,6 +138,38 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Gathers the configuration (defaults < file < environment < flags) and serves until
+/// SIGINT or SIGTERM. The tokio runtime exists only for this command.
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => RawSettings::from_file(path)?,
+        None => RawSettings::default(),
+    };
+    let flags = RawSettings {
+        listen: args.listen,
+        database_url: args.database_url,
+        admin_token: args.admin_token,
+        ..RawSettings::default()
+    };
+    let config = file
+        .overridden_by(RawSettings::from_env(|name| std::env::var(name).ok()))
+        .overridden_by(flags)
+        .validate()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let app = Application::build(config).await?;
+        // Scripts and tests wait for this line to learn the port (`--listen
+        // 127.0.0.1:0` picks a free one).
+        eprintln!("switchyard: listening on http://{}", app.local_addr());
+        app.run_until_stopped().await?;
+        eprintln!("switchyard: stopped");
+        Ok(())
+    })
 }
 
 fn runtime() -> anyhow::Result<Runtime> {

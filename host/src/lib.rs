@@ -5,10 +5,15 @@
 //! leaves. The modules follow the domain: [`routing`] (messages and decisions),
 //! [`runtime`] (the plugin sandbox), [`queue`], [`conversations`].
 
+pub mod acd_groups;
+pub mod api;
 pub mod channel;
 pub mod cli;
+pub mod config;
 pub mod conversations;
 pub mod queue;
 pub mod routing;
 pub mod runtime;
+pub mod startup;
+pub mod store;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: the plugins built from source by
-//! `plugins/build.sh`, the `switchyard` binary, and runtimes to load them into.
+//! `plugins/build.sh`, the `switchyard` binary, runtimes to load them into, and
+//! [`spawn_app`], a real server on a random port with a fresh database.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -75,17 +76,180 @@ pub fn switchyard_bin() -> PathBuf {
             let release = dir.file_name().is_some_and(|p| p == "release");
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut build = std::process::Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "switchyard", "--bin", "switchyard"]);
+            build.args([
+                "build",
+                "--quiet",
+                "-p",
+                "switchyard",
+                "--bin",
+                "switchyard",
+            ]);
             if release {
                 build.arg("--release");
             }
-            let status = build
-                .current_dir(repo_root())
-                .status()
-                .expect("cargo runs");
+            let status = build.current_dir(repo_root()).status().expect("cargo runs");
             assert!(status.success(), "cargo build -p switchyard failed");
             assert!(bin.exists(), "{} was not built", bin.display());
             bin
         })
         .clone()
+}
+
+/// Which database the server tests run on: SQLite unless `SWITCHYARD_TEST_DATABASE` is
+/// `postgres`, so `tests/run.sh` runs the same suite on both backends.
+pub fn test_backend_is_postgres() -> bool {
+    match std::env::var("SWITCHYARD_TEST_DATABASE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("SWITCHYARD_TEST_DATABASE={other}: expected sqlite or postgres"),
+    }
+}
+
+/// The PostgreSQL server the tests create their databases on (trust auth, as on CI).
+pub fn postgres_admin_url() -> String {
+    std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A fresh, empty database for one test: a SQLite file in a temporary directory, or
+/// a new PostgreSQL database `sy_test_<random>` that is dropped when this is dropped.
+pub struct TestDatabase {
+    pub url: String,
+    /// Keeps the SQLite file's directory alive; holds nothing for PostgreSQL.
+    _dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new() -> Self {
+        if test_backend_is_postgres() {
+            let name = format!("sy_test_{}", hex_id());
+            postgres_admin(&format!("CREATE DATABASE {name}")).await;
+            let admin = postgres_admin_url();
+            let base = admin.rsplit_once('/').expect("a URL with a database").0;
+            Self {
+                url: format!("{base}/{name}"),
+                _dir: None,
+                postgres_name: Some(name),
+            }
+        } else {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let url = format!("sqlite://{}", dir.path().join("switchyard.db").display());
+            Self {
+                url,
+                _dir: Some(dir),
+                postgres_name: None,
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = self.postgres_name.take() {
+            // Drop runs inside the test's runtime, which cannot block on itself; a
+            // thread with its own small runtime can.
+            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(postgres_admin(&sql))
+            })
+            .join();
+        }
+    }
+}
+
+fn hex_id() -> String {
+    let bytes: [u8; 8] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn postgres_admin(sql: &str) {
+    use sqlx::Connection;
+    let url = postgres_admin_url();
+    let mut conn = sqlx::PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {url}: {e}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+}
+
+/// The admin token the test servers are configured with.
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A server running in this test's runtime, and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub admin_token: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts the real server on a random port with a fresh database and the admin token
+/// [`TEST_ADMIN_TOKEN`].
+pub async fn spawn_app() -> TestApp {
+    let db = TestDatabase::new().await;
+    let mut config = test_config(&db);
+    config.admin_token = Some(switchyard::config::AdminToken::parse(TEST_ADMIN_TOKEN).unwrap());
+    spawn_app_with(config, db).await
+}
+
+/// The server's defaults, on `db`, on a random loopback port, with no admin token.
+pub fn test_config(db: &TestDatabase) -> switchyard::config::Config {
+    switchyard::config::Config::new("127.0.0.1:0".parse().unwrap(), db.url.clone())
+}
+
+/// Starts the real server with `config` (which should point at `db`).
+pub async fn spawn_app_with(config: switchyard::config::Config, db: TestDatabase) -> TestApp {
+    let app = switchyard::startup::Application::build(config)
+        .await
+        .expect("the server starts");
+    let address = format!("http://{}", app.local_addr());
+    let admin_token = app.admin_token().as_str().to_owned();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        admin_token,
+        client: reqwest::Client::new(),
+        db,
+        stop,
+        served,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A request to the admin API with the admin token.
+    pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.admin_token)
+    }
+
+    /// Stops the server gracefully and hands back its database, so a test can start
+    /// another server on the same one.
+    pub async fn stop(self) -> TestDatabase {
+        let TestApp {
+            db, stop, served, ..
+        } = self;
+        let _ = stop.send(());
+        served
+            .await
+            .expect("the server task does not panic")
+            .expect("the server stops cleanly");
+        db
+    }
 }

@@ -8,7 +8,7 @@ use switchyard::queue::{
     QueueEntry, SendResult,
 };
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
-use switchyard_tests::{load, plugin_bytes, runtime};
+use switchyard_tests::load;
 
 const SETTINGS: &str = r#"{
   "url": "https://sms.example/v1/messages",

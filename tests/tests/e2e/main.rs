@@ -7,3 +7,4 @@ mod hostile;
 mod keyword_routers;
 mod loading;
 mod processors;
+mod server;

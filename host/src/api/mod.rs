@@ -1,0 +1,111 @@
+//! The HTTP API: `GET /healthz` for load balancers, and the admin API under `/api/v1`,
+//! which needs `Authorization: Bearer <admin token>`.
+//!
+//! One file per resource, each with its own `router()`, merged here. Handlers only
+//! translate HTTP into calls on domain functions and the [`Store`]; every failure is an
+//! [`ApiError`], so callers always get a JSON body naming the problem.
+
+mod acd_groups;
+pub mod error;
+mod extract;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower_http::trace::TraceLayer;
+
+use crate::config::AdminToken;
+use crate::store::Store;
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    admin_token_hash: Arc<[u8; 32]>,
+}
+
+impl AppState {
+    pub fn new(store: Store, admin_token: &AdminToken) -> Self {
+        Self {
+            store,
+            admin_token_hash: Arc::new(Sha256::digest(admin_token.as_str()).into()),
+        }
+    }
+
+    /// Compares hashes in constant time: neither the content nor the length of the
+    /// real token can be learnt by timing failed attempts.
+    fn admits(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented).into();
+        presented.ct_eq(&self.admin_token_hash[..]).into()
+    }
+}
+
+/// The whole application's routes. `max_body_bytes` bounds every request body read by
+/// an extractor; larger bodies get 413.
+pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    let admin = Router::new()
+        .merge(acd_groups::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/api/v1", admin)
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Healthy means able to serve requests, which needs the database.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let header = request.headers().get(header::AUTHORIZATION);
+    let Some(header) = header else {
+        return ApiError::unauthorized("missing `Authorization: Bearer <admin token>` header")
+            .into_response();
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "));
+    match token {
+        Some(token) if state.admits(token.trim()) => next.run(request).await,
+        Some(_) => ApiError::unauthorized("wrong admin token").into_response(),
+        None => ApiError::unauthorized("the Authorization header must be `Bearer <admin token>`")
+            .into_response(),
+    }
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::client(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}

@@ -1,0 +1,354 @@
+//! Server configuration: raw settings gathered from defaults, a TOML file, the
+//! environment and flags, and the validated [`Config`] the server runs with.
+//!
+//! Each source yields a [`RawSettings`] whose fields are all optional; later sources
+//! override earlier ones field by field ([`RawSettings::overridden_by`]). Only
+//! [`RawSettings::validate`] turns them into a [`Config`], so every check lives in one
+//! place and an error names the setting that is wrong.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::runtime::Limits;
+
+/// Where the server listens unless told otherwise: loopback only, so a first start on a
+/// laptop does not expose the admin API to the network.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// A SQLite file in the working directory, created on first start: zero set-up.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://switchyard.db";
+/// Request bodies larger than this are refused with 413. The admin API and gateway
+/// posts carry small JSON documents; plugin uploads will get their own, larger limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// Admin tokens set by hand must be at least this long, so that a placeholder such as
+/// `secret` is refused instead of guarding the admin API.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+/// Settings as one source states them; `None` means "this source does not say".
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub admin_token: Option<String>,
+    pub cache_dir: Option<PathBuf>,
+    pub max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub plugins: RawPluginLimits,
+}
+
+/// The `[plugins]` section: default limits for every plugin invocation.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPluginLimits {
+    pub fuel: Option<u64>,
+    pub deadline_ms: Option<u64>,
+    pub memory_mib: Option<usize>,
+}
+
+/// A configuration error, naming the setting and the source it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+impl RawSettings {
+    /// Reads a TOML file. Unknown keys are errors: a misspelt setting silently ignored
+    /// is worse than a refusal to start.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads `SWITCHYARD_*` variables through `lookup` (normally `std::env::var`), so
+    /// tests can supply an environment without touching the process's own. Empty
+    /// values count as unset, as shells make it easy to export an empty variable.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        Self {
+            listen: var("SWITCHYARD_LISTEN"),
+            database_url: var("SWITCHYARD_DATABASE_URL"),
+            admin_token: var("SWITCHYARD_ADMIN_TOKEN"),
+            cache_dir: var("SWITCHYARD_CACHE_DIR").map(PathBuf::from),
+            max_body_bytes: None,
+            plugins: RawPluginLimits::default(),
+        }
+    }
+
+    /// These settings with every field that `later` sets replaced by its value.
+    pub fn overridden_by(self, later: RawSettings) -> Self {
+        Self {
+            listen: later.listen.or(self.listen),
+            database_url: later.database_url.or(self.database_url),
+            admin_token: later.admin_token.or(self.admin_token),
+            cache_dir: later.cache_dir.or(self.cache_dir),
+            max_body_bytes: later.max_body_bytes.or(self.max_body_bytes),
+            plugins: RawPluginLimits {
+                fuel: later.plugins.fuel.or(self.plugins.fuel),
+                deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
+                memory_mib: later.plugins.memory_mib.or(self.plugins.memory_mib),
+            },
+        }
+    }
+
+    /// Checks every setting and fills in defaults.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen = listen_text
+            .parse::<SocketAddr>()
+            .map_err(|_| ConfigError::Invalid {
+                setting: "listen",
+                message: format!("`{listen_text}` is not an address such as 127.0.0.1:8080"),
+            })?;
+
+        let database_url = self
+            .database_url
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid {
+                setting: "database_url",
+                message: "expected a sqlite:// or postgres:// URL".into(),
+            });
+        }
+
+        let admin_token = match self.admin_token {
+            Some(token) => {
+                Some(
+                    AdminToken::parse(&token).map_err(|message| ConfigError::Invalid {
+                        setting: "admin_token",
+                        message,
+                    })?,
+                )
+            }
+            None => None,
+        };
+
+        let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "max_body_bytes",
+                message: "must be positive".into(),
+            });
+        }
+
+        let defaults = Limits::default();
+        let limits = Limits {
+            fuel: self.plugins.fuel.unwrap_or(defaults.fuel),
+            deadline: self
+                .plugins
+                .deadline_ms
+                .map_or(defaults.deadline, Duration::from_millis),
+            memory: match self.plugins.memory_mib {
+                // Shifting a huge number of MiB would wrap; refuse it instead.
+                Some(mib) => mib.checked_mul(1 << 20).ok_or(ConfigError::Invalid {
+                    setting: "plugins.memory_mib",
+                    message: "too large".into(),
+                })?,
+                None => defaults.memory,
+            },
+            ..defaults
+        };
+        if limits.fuel == 0 || limits.deadline.is_zero() || limits.memory == 0 {
+            return Err(ConfigError::Invalid {
+                setting: "plugins",
+                message: "fuel, deadline_ms and memory_mib must be positive".into(),
+            });
+        }
+
+        Ok(Config {
+            listen,
+            database_url,
+            admin_token,
+            cache_dir: self.cache_dir,
+            max_body_bytes,
+            plugin_limits: limits,
+        })
+    }
+}
+
+/// The validated configuration of `switchyard serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// The admin token set by the operator; `None` means use the one stored in the
+    /// database, generating it at the first start.
+    pub admin_token: Option<AdminToken>,
+    /// Where compiled plugins are cached between runs.
+    pub cache_dir: Option<PathBuf>,
+    pub max_body_bytes: usize,
+    /// Default limits of each plugin invocation.
+    pub plugin_limits: Limits,
+}
+
+impl Config {
+    /// The defaults with `database_url` and `listen` replaced: what tests and embedders
+    /// usually want.
+    pub fn new(listen: SocketAddr, database_url: impl Into<String>) -> Self {
+        let mut config = RawSettings::default()
+            .validate()
+            .expect("the defaults are valid");
+        config.listen = listen;
+        config.database_url = database_url.into();
+        config
+    }
+}
+
+/// The bearer token that guards `/api/v1`. Its `Debug` hides the value so that logging
+/// a [`Config`] never leaks it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// Accepts a token of at least [`MIN_ADMIN_TOKEN_LEN`] visible ASCII characters:
+    /// the token travels in an HTTP header, where other bytes are trouble.
+    pub fn parse(token: &str) -> Result<Self, String> {
+        if token.len() < MIN_ADMIN_TOKEN_LEN {
+            return Err(format!(
+                "must be at least {MIN_ADMIN_TOKEN_LEN} characters long"
+            ));
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("must consist of visible ASCII characters (no spaces)".into());
+        }
+        Ok(Self(token.to_owned()))
+    }
+
+    /// A fresh token of 256 random bits, hex-encoded.
+    pub fn generate() -> Self {
+        Self(hex::encode(rand::random::<[u8; 32]>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_documented() {
+        let config = RawSettings::default().validate().unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert!(config.admin_token.is_none());
+        assert_eq!(config.plugin_limits, Limits::default());
+        assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn later_sources_override_earlier_ones_field_by_field() {
+        let file: RawSettings = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\ndatabase_url = \"sqlite://file.db\"\n[plugins]\nfuel = 7\n",
+        )
+        .unwrap();
+        let environment = RawSettings::from_env(env(&[
+            ("SWITCHYARD_DATABASE_URL", "postgres://db/x"),
+            ("SWITCHYARD_LISTEN", ""),
+        ]));
+        let flags = RawSettings {
+            admin_token: Some("0123456789abcdef0123".into()),
+            ..RawSettings::default()
+        };
+        let config = file
+            .overridden_by(environment)
+            .overridden_by(flags)
+            .validate()
+            .unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.database_url, "postgres://db/x");
+        assert_eq!(config.admin_token.unwrap().as_str(), "0123456789abcdef0123");
+        assert_eq!(config.plugin_limits.fuel, 7);
+        assert_eq!(config.plugin_limits.deadline, Limits::default().deadline);
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("switchyard.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        let err = RawSettings::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("listen_port"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let bad = |raw: RawSettings| raw.validate().unwrap_err().to_string();
+        let listen = bad(RawSettings {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        });
+        assert!(listen.starts_with("listen:"), "{listen}");
+        let db = bad(RawSettings {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        });
+        assert!(db.starts_with("database_url:"), "{db}");
+        let token = bad(RawSettings {
+            admin_token: Some("secret".into()),
+            ..Default::default()
+        });
+        assert!(token.starts_with("admin_token:"), "{token}");
+        let limits = bad(RawSettings {
+            plugins: RawPluginLimits {
+                deadline_ms: Some(0),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        assert!(limits.starts_with("plugins:"), "{limits}");
+    }
+
+    #[test]
+    fn generated_tokens_are_long_random_and_valid() {
+        let a = AdminToken::generate();
+        let b = AdminToken::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 64, "256 bits, hex-encoded");
+        assert!(AdminToken::parse(a.as_str()).is_ok());
+        assert_eq!(format!("{a:?}"), "AdminToken(..)");
+    }
+}

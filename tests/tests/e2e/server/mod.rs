@@ -1,0 +1,33 @@
+//! The server, spoken to over HTTP as a client would: health, the admin token, ACD
+//! groups, bad input, restarts, and `switchyard serve` as a real process. Each test
+//! gets a fresh database, SQLite by default or PostgreSQL with
+//! `SWITCHYARD_TEST_DATABASE=postgres`.
+
+mod acd_groups;
+mod auth;
+mod bad_input;
+mod lifecycle;
+mod process;
+
+use serde_json::Value;
+
+/// Asserts the status and that the body is a JSON error with `code`, and returns its
+/// message for further checks.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status().as_u16(), status, "{response:?}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        content_type.as_deref(),
+        Some("application/json"),
+        "error bodies are JSON: {text}"
+    );
+    let json: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["error"]["code"], code, "{text}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "an error names its problem: {text}");
+    message.to_owned()
+}
