@@ -216,6 +216,38 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Where compiled plugins are cached: the configured directory, or by default
+    /// `switchyard-cache` beside a SQLite database file (the host's data lives there
+    /// already), or the user's cache directory for PostgreSQL. `None` (an in-memory
+    /// SQLite database without a home directory to fall back on) caches in memory only.
+    pub fn plugin_cache_dir(&self) -> Option<PathBuf> {
+        if let Some(dir) = &self.cache_dir {
+            return Some(dir.clone());
+        }
+        if let Some(file) = sqlite_file(&self.database_url) {
+            let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+            return Some(parent.unwrap_or(Path::new(".")).join("switchyard-cache"));
+        }
+        let user_cache = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")));
+        user_cache.map(|dir| dir.join("switchyard"))
+    }
+}
+
+/// The file of a `sqlite:` URL, or `None` for another backend or an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(path))
+}
+
 /// The bearer token that guards `/api/v1`. Its `Debug` hides the value so that logging
 /// a [`Config`] never leaks it.
 #[derive(Clone, PartialEq, Eq)]
@@ -340,6 +372,24 @@ mod tests {
             ..Default::default()
         });
         assert!(limits.starts_with("plugins:"), "{limits}");
+    }
+
+    #[test]
+    fn the_plugin_cache_defaults_to_beside_the_sqlite_file() {
+        let config = |url: &str| Config::new("127.0.0.1:0".parse().unwrap(), url);
+        assert_eq!(
+            config("sqlite:///var/lib/sy/switchyard.db?mode=rwc").plugin_cache_dir(),
+            Some(PathBuf::from("/var/lib/sy/switchyard-cache"))
+        );
+        assert_eq!(
+            config(DEFAULT_DATABASE_URL).plugin_cache_dir(),
+            Some(PathBuf::from("./switchyard-cache"))
+        );
+        let mut chosen = config(DEFAULT_DATABASE_URL);
+        chosen.cache_dir = Some("/tmp/c".into());
+        assert_eq!(chosen.plugin_cache_dir(), Some(PathBuf::from("/tmp/c")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://db/x"), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod api;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod connectors;
 pub mod conversations;
 pub mod queue;
 pub mod routing;

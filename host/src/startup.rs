@@ -4,12 +4,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::{AdminToken, Config};
+use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 
 /// The `settings` key of the generated admin token.
@@ -39,6 +41,20 @@ impl Application {
     /// Binds first, so a port that is taken fails before anything else happens and
     /// `127.0.0.1:0` gives a free port that [`Application::port`] reports.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // One runtime for the host's lifetime: its engine, instance pool and compile
+        // cache are shared by every connector. Nothing is loaded at start; versions are
+        // compiled on upload (and, from the disk cache, when first needed).
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: config.plugin_cache_dir(),
+            engine: Default::default(),
+        })
+        .context("cannot start the plugin runtime")?;
+        Self::build_with_runtime(config, Arc::new(runtime)).await
+    }
+
+    /// [`Application::build`] with a runtime made by the caller. Tests share one
+    /// runtime among many servers: each runtime reserves its instance pool up front.
+    pub async fn build_with_runtime(config: Config, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -51,7 +67,7 @@ impl Application {
             None => stored_admin_token(&store).await?,
         };
         let router = api::router(
-            AppState::new(store.clone(), &admin_token),
+            AppState::new(store.clone(), runtime, config.plugin_limits, &admin_token),
             config.max_body_bytes,
         );
         Ok(Self {

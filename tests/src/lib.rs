@@ -51,6 +51,16 @@ pub fn server_runtime() -> &'static Runtime {
     RUNTIME.get_or_init(|| Runtime::new(RuntimeConfig::default()).expect("runtime starts"))
 }
 
+/// The runtime every test server shares, configured as the server's default. One per
+/// test binary rather than one per server: a runtime reserves its instance pool up
+/// front, and the compiled Python and JavaScript routers are then compiled only once.
+pub fn shared_server_runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| Arc::new(Runtime::new(RuntimeConfig::default()).expect("runtime starts")))
+        .clone()
+}
+
 /// Loads a built plugin as `world` into the shared runtime.
 pub fn load(name: &str, world: World) -> Arc<Plugin> {
     runtime()
@@ -208,7 +218,7 @@ pub fn test_config(db: &TestDatabase) -> switchyard::config::Config {
 
 /// Starts the real server with `config` (which should point at `db`).
 pub async fn spawn_app_with(config: switchyard::config::Config, db: TestDatabase) -> TestApp {
-    let app = switchyard::startup::Application::build(config)
+    let app = switchyard::startup::Application::build_with_runtime(config, shared_server_runtime())
         .await
         .expect("the server starts");
     let address = format!("http://{}", app.local_addr());

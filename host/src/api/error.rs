@@ -66,6 +66,14 @@ impl From<StoreError> for ApiError {
                 format!("{what} already exists"),
             ),
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
+            StoreError::Conflict(message) => {
+                Self::client(StatusCode::CONFLICT, "conflict", message)
+            }
+            StoreError::Invalid { field, message } => Self::client(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{field}: {message}"),
+            ),
             other => Self::Internal(other.into()),
         }
     }

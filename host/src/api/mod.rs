@@ -6,8 +6,10 @@
 //! [`ApiError`], so callers always get a JSON body naming the problem.
 
 mod acd_groups;
+mod connectors;
 pub mod error;
 mod extract;
+mod plugins;
 
 use std::sync::Arc;
 
@@ -23,6 +25,7 @@ use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
 
 use crate::config::AdminToken;
+use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
 pub use error::ApiError;
 
@@ -30,13 +33,25 @@ pub use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    /// The one plugin runtime of this host: it validates uploads now and will run
+    /// routing applications; its compile cache is shared by both.
+    pub runtime: Arc<Runtime>,
+    /// The host's default plugin limits, which connectors may override.
+    pub plugin_limits: Limits,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
 impl AppState {
-    pub fn new(store: Store, admin_token: &AdminToken) -> Self {
+    pub fn new(
+        store: Store,
+        runtime: Arc<Runtime>,
+        plugin_limits: Limits,
+        admin_token: &AdminToken,
+    ) -> Self {
         Self {
             store,
+            runtime,
+            plugin_limits,
             admin_token_hash: Arc::new(Sha256::digest(admin_token.as_str()).into()),
         }
     }
@@ -54,6 +69,8 @@ impl AppState {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let admin = Router::new()
         .merge(acd_groups::router())
+        .merge(connectors::router())
+        .merge(plugins::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(healthz))

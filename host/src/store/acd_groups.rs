@@ -87,11 +87,28 @@ impl Store {
         Ok(from_row(&row)?)
     }
 
+    /// Deletes a group no connector refers to. The schema's `ON DELETE RESTRICT` makes
+    /// the database the judge, so a connector created at the same moment cannot slip
+    /// past a check made beforehand; the refusal is then explained by naming a
+    /// connector that uses the group.
     pub async fn delete_acd_group(&self, id: i64) -> Result<(), StoreError> {
-        let result = sqlx::query("DELETE FROM acd_groups WHERE id = $1")
+        let deleted = sqlx::query("DELETE FROM acd_groups WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
-            .await?;
+            .await;
+        let result = match deleted {
+            Err(sqlx::Error::Database(db)) if super::is_foreign_key_violation(&*db) => {
+                let user = self.connector_using_group(id).await?;
+                return Err(StoreError::Conflict(match user {
+                    Some((connector_id, name)) => format!(
+                        "ACD group {id} is used by SMS connector `{name}` (id {connector_id}); \
+                         route that connector elsewhere before deleting the group"
+                    ),
+                    None => format!("ACD group {id} is still in use"),
+                }));
+            }
+            other => other?,
+        };
         if result.rows_affected() == 0 {
             return Err(not_found(id));
         }

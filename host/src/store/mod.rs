@@ -7,6 +7,8 @@
 //! Only the schema differs, in `migrations/sqlite` and `migrations/postgres`.
 
 mod acd_groups;
+mod connectors;
+mod plugins;
 mod settings;
 
 use std::str::FromStr;
@@ -39,6 +41,19 @@ pub enum StoreError {
     Duplicate(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The write contradicts what is stored, e.g. deleting a group a connector uses;
+    /// the message says what and why in full.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field refers to something that does not exist, e.g. an unknown ACD group id.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// A stored value that the host cannot read back: a bug or a hand-edited database.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
     #[error("unsupported database URL `{0}`: expected sqlite: or postgres://")]
     UnsupportedUrl(String),
     #[error("cannot migrate the database: {0}")]
@@ -55,6 +70,13 @@ impl StoreError {
             _ => StoreError::Database(e),
         }
     }
+}
+
+/// Whether the database refused a write for a foreign key. SQLite reports `ON DELETE
+/// RESTRICT` as a constraint raised by a trigger (extended code 1811), which sqlx does
+/// not classify as a foreign-key violation; its message still says what it is.
+fn is_foreign_key_violation(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
 }
 
 /// A pool of connections to the database, cheap to clone.

@@ -1,0 +1,119 @@
+//! `/api/v1/connectors/sms`: create, list, get, update and delete SMS receive
+//! connectors. Their plugin versions are in [`super::plugins`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiPath};
+use crate::acd_groups::FieldError;
+use crate::connectors::{ConnectorDefinition, ConnectorInput, ConnectorToken, SmsConnector};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/connectors/sms", get(list).post(create))
+        .route(
+            "/connectors/sms/{id}",
+            get(show).put(replace).patch(modify).delete(remove),
+        )
+}
+
+impl AppState {
+    /// Every rule a connector must meet before the store sees it, including that its
+    /// limit overrides fit this host's engine.
+    fn connector_definition(&self, input: ConnectorInput) -> Result<ConnectorDefinition, ApiError> {
+        let definition = ConnectorDefinition::parse(input, self.plugin_limits)?;
+        if let Some(overrides) = &definition.plugin_limits {
+            let limits = overrides.resolve(self.plugin_limits)?;
+            self.runtime
+                .check_limits(&limits)
+                .map_err(|message| FieldError::new("plugin_limits", message))?;
+        }
+        Ok(definition)
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<ConnectorInput>,
+) -> Result<(StatusCode, Json<SmsConnector>), ApiError> {
+    let definition = state.connector_definition(input)?;
+    // A new connector always gets a token, whether or not `generate_new_token` is set:
+    // there is no earlier one to keep.
+    let created = state
+        .store
+        .create_sms_connector(&definition, &ConnectorToken::generate())
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Vec<SmsConnector>>, ApiError> {
+    Ok(Json(state.store.list_sms_connectors().await?))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SmsConnector>, ApiError> {
+    Ok(Json(state.store.sms_connector(id).await?))
+}
+
+/// PUT states the whole connector: optional fields left out take their defaults.
+async fn replace(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(input): ApiJson<ConnectorInput>,
+) -> Result<Json<SmsConnector>, ApiError> {
+    save(&state, id, input).await
+}
+
+/// PATCH names only the fields to change (`null` clears an optional one). They are
+/// merged onto the stored connector and the result is checked as a whole, so a patch
+/// cannot leave a connector that a PUT would have refused.
+async fn modify(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
+) -> Result<Json<SmsConnector>, ApiError> {
+    let current = state.store.sms_connector(id).await?;
+    let mut merged = match serde_json::to_value(current.to_input()) {
+        Ok(Value::Object(fields)) => fields,
+        _ => unreachable!("a connector input serialises to an object"),
+    };
+    merged.extend(patch);
+    let input: ConnectorInput = serde_json::from_value(Value::Object(merged)).map_err(|e| {
+        ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the patch does not fit an SMS connector: {e}"),
+        )
+    })?;
+    save(&state, id, input).await
+}
+
+async fn save(
+    state: &AppState,
+    id: i64,
+    input: ConnectorInput,
+) -> Result<Json<SmsConnector>, ApiError> {
+    let definition = state.connector_definition(input)?;
+    let new_token = definition.generate_new_token.then(ConnectorToken::generate);
+    Ok(Json(
+        state
+            .store
+            .update_sms_connector(id, &definition, new_token.as_ref())
+            .await?,
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_sms_connector(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,232 @@
+//! Storage of SMS receive connectors.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Store, StoreError, now_ms};
+use crate::connectors::{
+    ConnectorDefinition, ConnectorToken, PluginLimits, RoutingType, SmsConnector,
+};
+
+const COLUMNS: &str = "id, name, recipient, token, require_token, routing_type, acd_group, \
+                       incoming_subject, fallback_acd_group, plugin_settings, plugin_limits, \
+                       created_at, updated_at";
+
+/// A connector without its active plugin, which [`Store::sms_connector`] adds.
+fn from_row(row: &AnyRow) -> Result<SmsConnector, StoreError> {
+    let routing_type: String = row.try_get("routing_type")?;
+    let settings: String = row.try_get("plugin_settings")?;
+    let limits: Option<String> = row.try_get("plugin_limits")?;
+    let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+        StoreError::Corrupt(format!("sms_connectors.{what}: {e}"))
+    };
+    Ok(SmsConnector {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        recipient: row.try_get("recipient")?,
+        token: row.try_get("token")?,
+        require_token: row.try_get::<i64, _>("require_token")? != 0,
+        routing_type: RoutingType::parse(&routing_type).map_err(|e| corrupt("routing_type", &e))?,
+        acd_group: row.try_get("acd_group")?,
+        incoming_subject: row.try_get("incoming_subject")?,
+        fallback_acd_group: row.try_get("fallback_acd_group")?,
+        plugin_settings: serde_json::from_str(&settings)
+            .map_err(|e| corrupt("plugin_settings", &e))?,
+        plugin_limits: limits
+            .map(|text| serde_json::from_str::<PluginLimits>(&text))
+            .transpose()
+            .map_err(|e| corrupt("plugin_limits", &e))?,
+        active_plugin: None,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn not_found(id: i64) -> StoreError {
+    StoreError::NotFound(format!("SMS connector {id}"))
+}
+
+/// Names the field a unique or foreign-key violation is about. The database names the
+/// constraint or column in its message on both backends (`sms_connectors.recipient`,
+/// `sms_connectors_recipient_key`), which is what tells a taken number from a taken name.
+fn write_error(definition: &ConnectorDefinition) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let about = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            if about.contains("recipient") {
+                StoreError::Duplicate(format!(
+                    "an SMS connector for recipient `{}`",
+                    definition.recipient
+                ))
+            } else {
+                StoreError::Duplicate(format!("an SMS connector named `{}`", definition.name))
+            }
+        }
+        // The groups were checked in this transaction; this is a group deleted since.
+        sqlx::Error::Database(db) if super::is_foreign_key_violation(&**db) => {
+            StoreError::Invalid {
+                field: "acd_group",
+                message: "the ACD group was deleted while the connector was saved".into(),
+            }
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// Refuses a definition that names an ACD group that does not exist, naming the field.
+async fn check_groups(
+    conn: &mut AnyConnection,
+    definition: &ConnectorDefinition,
+) -> Result<(), StoreError> {
+    for (field, id) in definition.referenced_groups() {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM acd_groups WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if found.is_none() {
+            return Err(StoreError::Invalid {
+                field,
+                message: format!("there is no ACD group with id {id}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn limits_json(definition: &ConnectorDefinition) -> Option<String> {
+    definition
+        .plugin_limits
+        .map(|l| serde_json::to_string(&l).expect("limits serialise"))
+}
+
+impl Store {
+    pub async fn create_sms_connector(
+        &self,
+        definition: &ConnectorDefinition,
+        token: &ConnectorToken,
+    ) -> Result<SmsConnector, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_groups(&mut tx, definition).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO sms_connectors (name, recipient, token, require_token, routing_type, \
+             acd_group, incoming_subject, fallback_acd_group, plugin_settings, plugin_limits, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+        )))
+        .bind(&definition.name)
+        .bind(definition.recipient.as_str())
+        .bind(token.as_str())
+        .bind(i64::from(definition.require_token))
+        .bind(definition.routing_type.as_str())
+        .bind(definition.acd_group)
+        .bind(definition.incoming_subject.as_deref())
+        .bind(definition.fallback_acd_group)
+        .bind(definition.plugin_settings.to_string())
+        .bind(limits_json(definition))
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(write_error(definition))?;
+        let connector = from_row(&row)?;
+        tx.commit().await?;
+        Ok(connector)
+    }
+
+    /// All connectors, ordered by name, each with its active plugin.
+    pub async fn list_sms_connectors(&self) -> Result<Vec<SmsConnector>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sms_connectors ORDER BY name, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut connectors = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut connector = from_row(row)?;
+            connector.active_plugin = self.active_plugin(connector.id).await?;
+            connectors.push(connector);
+        }
+        Ok(connectors)
+    }
+
+    pub async fn sms_connector(&self, id: i64) -> Result<SmsConnector, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM sms_connectors WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+        let mut connector = from_row(&row)?;
+        connector.active_plugin = self.active_plugin(id).await?;
+        Ok(connector)
+    }
+
+    /// Replaces every field of connector `id` with `definition`; the token changes only
+    /// when `new_token` is given.
+    pub async fn update_sms_connector(
+        &self,
+        id: i64,
+        definition: &ConnectorDefinition,
+        new_token: Option<&ConnectorToken>,
+    ) -> Result<SmsConnector, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_groups(&mut tx, definition).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE sms_connectors SET name = $1, recipient = $2, token = COALESCE($3, token), \
+             require_token = $4, routing_type = $5, acd_group = $6, incoming_subject = $7, \
+             fallback_acd_group = $8, plugin_settings = $9, plugin_limits = $10, \
+             updated_at = $11 WHERE id = $12 RETURNING {COLUMNS}"
+        )))
+        .bind(&definition.name)
+        .bind(definition.recipient.as_str())
+        .bind(new_token.map(ConnectorToken::as_str))
+        .bind(i64::from(definition.require_token))
+        .bind(definition.routing_type.as_str())
+        .bind(definition.acd_group)
+        .bind(definition.incoming_subject.as_deref())
+        .bind(definition.fallback_acd_group)
+        .bind(definition.plugin_settings.to_string())
+        .bind(limits_json(definition))
+        .bind(now_ms())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(write_error(definition))?
+        .ok_or_else(|| not_found(id))?;
+        let mut connector = from_row(&row)?;
+        tx.commit().await?;
+        connector.active_plugin = self.active_plugin(id).await?;
+        Ok(connector)
+    }
+
+    /// Deletes a connector with its plugin versions and their activation history.
+    pub async fn delete_sms_connector(&self, id: i64) -> Result<(), StoreError> {
+        let result = sqlx::query("DELETE FROM sms_connectors WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(not_found(id));
+        }
+        Ok(())
+    }
+
+    /// A connector (id and name) that routes to ACD group `group`, if any: what a
+    /// refused group deletion names.
+    pub(super) async fn connector_using_group(
+        &self,
+        group: i64,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, name FROM sms_connectors WHERE acd_group = $1 OR fallback_acd_group = $1 \
+             ORDER BY name LIMIT 1",
+        )
+        .bind(group)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get("id")?, row.try_get("name")?)),
+            None => None,
+        })
+    }
+}
