@@ -286,10 +286,6 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         ..defaults
     };
     let world = plugin.info().world;
-    let print = |output: &dyn erased::Json| -> anyhow::Result<()> {
-        println!("{}", output.to_json()?);
-        Ok(())
-    };
 
     match world {
         World::RoutingApplication => {
@@ -313,12 +309,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 recipient: message.recipient.clone(),
             };
             let invocation = plugin.route(&env, &limits, &message, &connector, &conversation)?;
-            print(&output(world, invocation))
+            print(output(world, invocation))
         }
         World::ExternalSystem => {
             let entry: QueueEntry = read_entry(args)?;
             let invocation = plugin.process(&env, &limits, &entry)?;
-            print(&output(world, invocation))
+            print(output(world, invocation))
         }
         World::Gateway => {
             let entry: QueueEntry = read_entry(args)?;
@@ -326,11 +322,11 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 Some(path) => {
                     let response: HttpResponseData = read_json(path, "response")?;
                     let invocation = plugin.parse_response(&env, &limits, &entry, &response)?;
-                    print(&output(world, invocation))
+                    print(output(world, invocation))
                 }
                 None => {
                     let invocation = plugin.build_request(&env, &limits, &entry)?;
-                    print(&output(world, invocation))
+                    print(output(world, invocation))
                 }
             }
         }
@@ -358,15 +354,7 @@ fn output<T: Serialize>(world: World, invocation: crate::runtime::Invocation<T>)
     }
 }
 
-/// Lets `run` print outputs of different result types through one closure.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> serde_json::Result<String>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> serde_json::Result<String> {
-            serde_json::to_string_pretty(self)
-        }
-    }
+fn print<T: Serialize>(output: RunOutput<T>) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&output)?);
+    Ok(())
 }
