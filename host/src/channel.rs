@@ -19,6 +19,12 @@ impl Channel {
             Channel::Device => "device",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Channel::Sms, Channel::Email, Channel::Device]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
 }
 
 impl std::fmt::Display for Channel {

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod conversations;
+pub mod interactions;
 pub mod queue;
 pub mod routing;
 pub mod runtime;

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::{AdminToken, Config};
+use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
 
@@ -22,9 +23,14 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
+    workers: Workers,
     admin_token: AdminToken,
     token_source: TokenSource,
 }
+
+/// How long a stopping server lets the router finish the batch in hand. Whatever is
+/// left is stored and routed on the next start, so this only bounds the wait.
+const ROUTING_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the admin token in use came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,14 +72,26 @@ impl Application {
             Some(token) => (token, TokenSource::Configured),
             None => stored_admin_token(&store).await?,
         };
+        let (ingest, workers) = pipeline::start(RouterContext {
+            store: store.clone(),
+            runtime: runtime.clone(),
+            limits: config.plugin_limits,
+        });
         let router = api::router(
-            AppState::new(store.clone(), runtime, config.plugin_limits, &admin_token),
+            AppState::new(
+                store.clone(),
+                runtime,
+                config.plugin_limits,
+                &admin_token,
+                ingest,
+            ),
             config.max_body_bytes,
         );
         Ok(Self {
             listener,
             router,
             store,
+            workers,
             admin_token,
             token_source,
         })
@@ -103,7 +121,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes; then stops accepting connections, waits for
-    /// the requests in flight, and closes the database.
+    /// the requests in flight and for routing of the batch in hand, and closes the
+    /// database.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -111,6 +130,7 @@ impl Application {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        self.workers.shutdown(ROUTING_GRACE).await;
         self.store.close().await;
         served.context("the server failed")
     }

@@ -9,6 +9,8 @@ mod acd_groups;
 mod connectors;
 pub mod error;
 mod extract;
+mod inbound;
+mod interactions;
 mod plugins;
 
 use std::sync::Arc;
@@ -25,6 +27,8 @@ use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
 
 use crate::config::AdminToken;
+use crate::connectors::Directory;
+use crate::routing::pipeline::Ingest;
 use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
 pub use error::ApiError;
@@ -38,6 +42,10 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// The host's default plugin limits, which connectors may override.
     pub plugin_limits: Limits,
+    /// Connectors by recipient, for inbound posts.
+    pub directory: Directory,
+    /// Where inbound posts are stored and handed to routing.
+    pub ingest: Ingest,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
@@ -47,8 +55,11 @@ impl AppState {
         runtime: Arc<Runtime>,
         plugin_limits: Limits,
         admin_token: &AdminToken,
+        ingest: Ingest,
     ) -> Self {
         Self {
+            directory: Directory::new(store.clone()),
+            ingest,
             store,
             runtime,
             plugin_limits,
@@ -71,10 +82,17 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(acd_groups::router())
         .merge(connectors::router())
         .merge(plugins::router())
+        .merge(interactions::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            forget_cached_connectors,
+        ))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    // Gateways authenticate with their connector's token, checked by the handler.
+    let gateways = inbound::router();
     Router::new()
         .route("/healthz", get(healthz))
-        .nest("/api/v1", admin)
+        .nest("/api/v1", admin.merge(gateways))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -113,6 +131,22 @@ async fn require_admin(State(state): State<AppState>, request: Request, next: Ne
         None => ApiError::unauthorized("the Authorization header must be `Bearer <admin token>`")
             .into_response(),
     }
+}
+
+/// Any successful admin write may have changed a connector's number or token, so the
+/// cached lookups of inbound posts are dropped. Admin writes are rare; inbound posts
+/// refill the cache with one query per number.
+async fn forget_cached_connectors(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let writes = !request.method().is_safe();
+    let response = next.run(request).await;
+    if writes && response.status().is_success() {
+        state.directory.invalidate();
+    }
+    response
 }
 
 async fn unknown_route() -> ApiError {

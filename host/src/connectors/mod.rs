@@ -3,6 +3,8 @@
 //! through a routing application. This module holds the rules for a connector's
 //! fields; storage is in [`crate::store`] and the HTTP resource in [`crate::api`].
 
+mod directory;
+pub mod inbound;
 pub mod plugins;
 mod recipient;
 
@@ -11,6 +13,7 @@ use serde_json::Value;
 
 use crate::acd_groups::{FieldError, validate_name};
 use crate::runtime::{Limits, Settings};
+pub use directory::Directory;
 pub use plugins::{ActivePlugin, PluginVersion, activates_on_upload};
 pub use recipient::Recipient;
 

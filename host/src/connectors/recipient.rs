@@ -22,7 +22,12 @@ impl Recipient {
     /// connector serves numbers from anywhere, and guessing the country of `030 123456`
     /// would bind the connector to whatever the guess was.
     pub fn parse(text: &str) -> Result<Self, FieldError> {
-        let field = "recipient";
+        Self::parse_field(text, "recipient")
+    }
+
+    /// [`Recipient::parse`] for a number in another field (an inbound SMS's `from` or
+    /// `to`), whose errors name that field.
+    pub fn parse_field(text: &str, field: &'static str) -> Result<Self, FieldError> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err(FieldError::new(field, "must not be empty"));

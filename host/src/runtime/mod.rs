@@ -113,6 +113,16 @@ impl Runtime {
         Ok(plugin)
     }
 
+    /// The plugin with content hash `sha256` if this runtime has loaded it, so a caller
+    /// that knows the hash need not fetch and hash the bytes again.
+    pub fn loaded(&self, sha256: &str) -> Option<Arc<Plugin>> {
+        self.plugins
+            .lock()
+            .expect("plugin cache")
+            .get(sha256)
+            .cloned()
+    }
+
     /// Checks that `limits` fit the engine's pool, so overrides fail when an admin sets
     /// them rather than at the first message.
     pub fn check_limits(&self, limits: &Limits) -> Result<(), String> {

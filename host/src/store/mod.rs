@@ -8,6 +8,8 @@
 
 mod acd_groups;
 mod connectors;
+mod interactions;
+pub mod messages;
 mod plugins;
 mod settings;
 

@@ -1,0 +1,162 @@
+//! `POST /api/v1/sms/inbound`: the SMS Receiver API gateways post to. Authenticated by
+//! the connector's own token (not the admin token), as JSON or as a Twilio-style form.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::channel::Channel;
+use crate::connectors::inbound::{InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token};
+use crate::routing::pipeline::IngestError;
+use crate::store::messages::NewInbound;
+use crate::store::now_ms;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/sms/inbound", post(receive))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The two shapes a post comes in; the answer is given in the same dialect.
+enum Shape {
+    Json,
+    Form,
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let (shape, sms) = if content_type.starts_with("application/x-www-form-urlencoded") {
+        let Form(post) = Form::<TwilioSms>::from_request(request, &state)
+            .await
+            .map_err(form_rejection)?;
+        (Shape::Form, InboundSms::from_twilio(post, now)?)
+    } else {
+        // Anything else must be JSON; the JSON extractor names a wrong content type.
+        let ApiJson(post) = ApiJson::<JsonSms>::from_request(request, &state).await?;
+        (Shape::Json, InboundSms::from_json(post, now)?)
+    };
+
+    let connector = state
+        .directory
+        .by_recipient(sms.recipient.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::client(
+                StatusCode::NOT_FOUND,
+                "unknown_recipient",
+                format!("no SMS connector receives for {}", sms.recipient),
+            )
+        })?;
+    let query_token = query.ok().and_then(|Query(q)| q.token);
+    check_token(&connector, presented_token(&headers, query_token.as_deref())).map_err(
+        |refusal| match refusal {
+            TokenRefusal::Missing => ApiError::unauthorized(
+                "this connector requires its token: send `Authorization: Bearer <token>` or `?token=<token>`",
+            ),
+            TokenRefusal::Wrong => ApiError::unauthorized("wrong connector token"),
+        },
+    )?;
+
+    let stored = state
+        .ingest
+        .submit(NewInbound {
+            connector_id: connector.id,
+            channel: Channel::Sms,
+            sms,
+        })
+        .await
+        .map_err(|e| match e {
+            IngestError::ShuttingDown => ApiError::client(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the server is shutting down; retry on another node or later",
+            ),
+            IngestError::Store(e) => {
+                ApiError::Internal(anyhow::anyhow!("storing an inbound SMS: {e}"))
+            }
+        })?;
+
+    // 202: stored and acknowledged, routed after the reply; a retry of a stored message
+    // is a plain 200 with the same id.
+    let status = if stored.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut response = match shape {
+        Shape::Json => (
+            status,
+            Json(json!({
+                "id": stored.id,
+                "state": stored.state,
+                "duplicate": stored.duplicate,
+            })),
+        )
+            .into_response(),
+        // Twilio reads the reply as TwiML; an empty response sends nothing back.
+        Shape::Form => (
+            status,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+        )
+            .into_response(),
+    };
+    response
+        .headers_mut()
+        .insert("x-switchyard-message-id", HeaderValue::from(stored.id));
+    Ok(response)
+}
+
+/// `Authorization: Bearer <token>` first, else `?token=`.
+fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or(query)
+}
+
+fn form_rejection(rejection: FormRejection) -> ApiError {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::client(
+            status,
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        );
+    }
+    let code = match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid_body",
+    };
+    ApiError::client(
+        if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        code,
+        rejection.body_text(),
+    )
+}

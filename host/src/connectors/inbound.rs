@@ -1,0 +1,262 @@
+//! What a gateway posts to the SMS Receiver API, in either accepted shape, and the rules
+//! a post must satisfy before anything is stored.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{Recipient, SmsConnector};
+use crate::acd_groups::FieldError;
+
+/// Longest text accepted, in characters. A concatenated SMS has at most 255 parts of
+/// 153 GSM characters (39,015); anything longer did not come from a phone.
+pub const MAX_TEXT_CHARS: usize = 40_000;
+/// Gateway message ids are opaque tokens (Twilio's are 34 characters); 128 leaves room
+/// for any aggregator's format while keeping the uniqueness index small.
+pub const MAX_MESSAGE_ID: usize = 128;
+/// A gateway's clock may run ahead of ours; a day ahead is a wrong clock or a wrong
+/// unit (seconds for milliseconds), which is refused rather than stored.
+const MAX_CLOCK_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The JSON shape: `{"from", "to", "text", "message_id", "received_at"?}`. Other fields
+/// are ignored: gateways add their own, and refusing them would break a working
+/// gateway whenever its vendor adds one.
+#[derive(Debug, Deserialize)]
+pub struct JsonSms {
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub message_id: String,
+    #[serde(default)]
+    pub received_at: Option<ReceivedAt>,
+}
+
+/// `received_at` as RFC 3339 (`2026-11-22T10:15:00Z`) or milliseconds since the epoch.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ReceivedAt {
+    Millis(i64),
+    Text(String),
+}
+
+/// The Twilio-style form (`application/x-www-form-urlencoded`): Twilio and several
+/// aggregators that copy it post these names, among many others that are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TwilioSms {
+    pub from: String,
+    pub to: String,
+    pub body: String,
+    #[serde(alias = "SmsSid", alias = "SmsMessageSid")]
+    pub message_sid: String,
+}
+
+/// An inbound SMS that passed every rule: numbers in E.164, text and id within limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    pub sender: Recipient,
+    pub recipient: Recipient,
+    pub text: String,
+    pub gateway_message_id: String,
+    /// Milliseconds since the Unix epoch.
+    pub received_at: i64,
+}
+
+impl InboundSms {
+    pub fn from_json(post: JsonSms, now_ms: i64) -> Result<Self, FieldError> {
+        let received_at = match post.received_at {
+            None => now_ms,
+            Some(ReceivedAt::Millis(ms)) => ms,
+            Some(ReceivedAt::Text(text)) => OffsetDateTime::parse(&text, &Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .map_err(|e| {
+                    FieldError::new(
+                        "received_at",
+                        format!(
+                            "`{text}` is not an RFC 3339 time such as 2026-11-22T10:15:00Z: {e}"
+                        ),
+                    )
+                })?,
+        };
+        Self::new(
+            &post.from,
+            &post.to,
+            post.text,
+            post.message_id,
+            received_at,
+            now_ms,
+            ["from", "to", "text", "message_id"],
+        )
+    }
+
+    /// The form carries no time of receipt: the time we got it stands in.
+    pub fn from_twilio(post: TwilioSms, now_ms: i64) -> Result<Self, FieldError> {
+        Self::new(
+            &post.from,
+            &post.to,
+            post.body,
+            post.message_sid,
+            now_ms,
+            now_ms,
+            ["From", "To", "Body", "MessageSid"],
+        )
+    }
+
+    /// `names` are the post's own field names, so errors speak the caller's shape.
+    fn new(
+        from: &str,
+        to: &str,
+        text: String,
+        message_id: String,
+        received_at: i64,
+        now_ms: i64,
+        names: [&'static str; 4],
+    ) -> Result<Self, FieldError> {
+        let [from_name, to_name, text_name, id_name] = names;
+        let sender = Recipient::parse_field(from, from_name)?;
+        let recipient = Recipient::parse_field(to, to_name)?;
+        let chars = text.chars().count();
+        if chars > MAX_TEXT_CHARS {
+            return Err(FieldError::new(
+                text_name,
+                format!("is {chars} characters long; the limit is {MAX_TEXT_CHARS}"),
+            ));
+        }
+        let id = message_id.trim();
+        if id.is_empty() {
+            return Err(FieldError::new(
+                id_name,
+                "must not be empty: it is what makes a gateway's retry idempotent",
+            ));
+        }
+        if id.len() > MAX_MESSAGE_ID || id.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                id_name,
+                format!("must be at most {MAX_MESSAGE_ID} bytes without control characters"),
+            ));
+        }
+        if received_at <= 0 || received_at > now_ms + MAX_CLOCK_SKEW_MS {
+            return Err(FieldError::new(
+                "received_at",
+                format!(
+                    "{received_at} is not a plausible time of receipt (milliseconds since \
+                     1970, not more than a day ahead of the server's clock)"
+                ),
+            ));
+        }
+        Ok(Self {
+            sender,
+            recipient,
+            text,
+            gateway_message_id: id.to_owned(),
+            received_at,
+        })
+    }
+}
+
+/// Why a post was not let through to a connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRefusal {
+    Missing,
+    Wrong,
+}
+
+/// Whether a post with `presented` may deliver to `connector`. A connector that does
+/// not require its token accepts any post, with or without one. The comparison is of
+/// SHA-256 digests in constant time, so timing reveals neither content nor length.
+pub fn check_token(connector: &SmsConnector, presented: Option<&str>) -> Result<(), TokenRefusal> {
+    if !connector.require_token {
+        return Ok(());
+    }
+    let presented = presented.ok_or(TokenRefusal::Missing)?;
+    let expected: [u8; 32] = Sha256::digest(connector.token.as_bytes()).into();
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    if bool::from(presented.ct_eq(&expected)) {
+        Ok(())
+    } else {
+        Err(TokenRefusal::Wrong)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_795_000_000_000;
+
+    fn json(from: &str, to: &str, id: &str, received_at: Option<ReceivedAt>) -> JsonSms {
+        JsonSms {
+            from: from.into(),
+            to: to.into(),
+            text: "hello".into(),
+            message_id: id.into(),
+            received_at,
+        }
+    }
+
+    #[test]
+    fn a_valid_post_is_normalised() {
+        let sms =
+            InboundSms::from_json(json("+49 151 2345 6789", "+4930123456", " m1 ", None), NOW)
+                .unwrap();
+        assert_eq!(sms.sender.as_str(), "+4915123456789");
+        assert_eq!(sms.recipient.as_str(), "+4930123456");
+        assert_eq!(sms.gateway_message_id, "m1");
+        assert_eq!(sms.received_at, NOW);
+    }
+
+    #[test]
+    fn received_at_is_read_as_rfc3339_or_millis() {
+        let at = |v| {
+            InboundSms::from_json(json("+4915123456789", "+4930123456", "m", Some(v)), NOW)
+                .map(|s| s.received_at)
+        };
+        assert_eq!(
+            at(ReceivedAt::Text("2026-11-22T10:00:00+01:00".into())).unwrap(),
+            1_795_338_000_000
+        );
+        assert_eq!(at(ReceivedAt::Millis(1_000)).unwrap(), 1_000);
+        assert_eq!(
+            at(ReceivedAt::Text("yesterday".into())).unwrap_err().field,
+            "received_at"
+        );
+        assert_eq!(
+            at(ReceivedAt::Millis(NOW + 2 * MAX_CLOCK_SKEW_MS))
+                .unwrap_err()
+                .field,
+            "received_at"
+        );
+        assert_eq!(at(ReceivedAt::Millis(-5)).unwrap_err().field, "received_at");
+    }
+
+    #[test]
+    fn bad_fields_are_named_in_the_posts_own_terms() {
+        let err = InboundSms::from_json(json("hello", "+4930123456", "m", None), NOW).unwrap_err();
+        assert_eq!(err.field, "from");
+        let err =
+            InboundSms::from_json(json("+4915123456789", "+999", "m", None), NOW).unwrap_err();
+        assert_eq!(err.field, "to");
+        let err = InboundSms::from_json(json("+4915123456789", "+4930123456", "  ", None), NOW)
+            .unwrap_err();
+        assert_eq!(err.field, "message_id");
+        let long = "x".repeat(MAX_MESSAGE_ID + 1);
+        assert!(
+            InboundSms::from_json(json("+4915123456789", "+4930123456", &long, None), NOW).is_err()
+        );
+        let twilio = TwilioSms {
+            from: "+4915123456789".into(),
+            to: "030".into(),
+            body: "hi".into(),
+            message_sid: "SM1".into(),
+        };
+        assert_eq!(
+            InboundSms::from_twilio(twilio, NOW).unwrap_err().field,
+            "To"
+        );
+        let mut post = json("+4915123456789", "+4930123456", "m", None);
+        post.text = "a".repeat(MAX_TEXT_CHARS + 1);
+        assert_eq!(InboundSms::from_json(post, NOW).unwrap_err().field, "text");
+    }
+}

@@ -1,0 +1,115 @@
+//! Interactions: what an inbound message becomes in an ACD group, waiting for an agent
+//! (seeds 002 and 003), as the API shows them with the message and its routing record.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::channel::Channel;
+use crate::routing::outcome::MessageState;
+
+/// Where an interaction stands. Routing creates interactions `queued` in their group;
+/// offering them to agents (Invited, Accepted, ...) comes with agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionState {
+    /// Waiting in its ACD group for an agent.
+    Queued,
+}
+
+impl InteractionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "queued" => Some(Self::Queued),
+            _ => None,
+        }
+    }
+}
+
+/// An interaction with the message it carries.
+#[derive(Debug, Clone, Serialize)]
+pub struct Interaction {
+    pub id: i64,
+    pub message_id: i64,
+    pub acd_group: i64,
+    pub acd_group_name: String,
+    pub state: InteractionState,
+    pub priority: i64,
+    pub subject: Option<String>,
+    /// Key-value pairs a routing application attached, in its order.
+    pub user_data: Vec<(String, String)>,
+    pub channel: Channel,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub received_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One line of a message's activity log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Activity {
+    pub status: String,
+    pub detail: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+}
+
+/// How a message was routed, as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutingRecordView {
+    pub routing_type: String,
+    pub plugin_version: Option<i64>,
+    pub plugin_sha256: Option<String>,
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub decision: Option<Value>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub logs: Value,
+    pub elapsed_us: Option<i64>,
+    pub routed_at: i64,
+}
+
+/// An inbound message with its activity log and routing record.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageView {
+    pub id: i64,
+    pub connector_id: Option<i64>,
+    pub channel: Channel,
+    pub gateway_message_id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub received_at: i64,
+    pub stored_at: i64,
+    pub state: MessageState,
+    pub interaction_id: Option<i64>,
+    pub activity: Vec<Activity>,
+    pub routing: Option<RoutingRecordView>,
+}
+
+/// Filters of the interaction list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct InteractionFilter {
+    pub acd_group: Option<i64>,
+    pub state: Option<InteractionState>,
+    /// Only interactions with a larger id: the cursor for the next page.
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// Filters of the message list.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub connector_id: Option<i64>,
+    pub state: Option<MessageState>,
+    pub after: Option<i64>,
+    pub limit: i64,
+}

@@ -1,0 +1,482 @@
+//! What routing does to one stored message, as plain data: the rules that turn a
+//! connector's configuration, or a routing application's decision or failure, into
+//! an interaction, a message state, an activity-log line, a routing record, queued
+//! replies and a conversation update. The router writes these; nothing here does I/O.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::channel::Channel;
+use crate::connectors::{RoutingType, SmsConnector};
+use crate::conversations::Conversation;
+use crate::runtime::host::LogLine;
+use crate::runtime::{Invocation, InvokeError};
+
+use super::{Decision, Target};
+
+/// Where a stored inbound message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageState {
+    /// Stored and acknowledged; not routed yet.
+    Received,
+    /// An interaction waits in an ACD group (the fallback group included).
+    Routed,
+    /// Refused by the routing application, or unroutable; the reason is logged.
+    Rejected,
+    /// Discarded on purpose by the routing application.
+    Dropped,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Routed => "routed",
+            Self::Rejected => "rejected",
+            Self::Dropped => "dropped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "received" => Self::Received,
+            "routed" => Self::Routed,
+            "rejected" => Self::Rejected,
+            "dropped" => Self::Dropped,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored message waiting to be routed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMessage {
+    pub id: i64,
+    pub connector_id: Option<i64>,
+    pub channel: Channel,
+    pub gateway_message_id: String,
+    pub sender: String,
+    pub recipient: String,
+    pub body: String,
+    pub received_at: i64,
+}
+
+/// The interaction a message becomes in an ACD group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInteraction {
+    pub acd_group: i64,
+    pub priority: i64,
+    pub subject: Option<String>,
+    pub user_data: Vec<(String, String)>,
+}
+
+/// A communication for the queue, created by routing (a routing application's reply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQueueEntry {
+    pub media: Channel,
+    pub sender: String,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub inbound_message_id: i64,
+    /// Log information: who created it, e.g. `routing:connector 3`.
+    pub created_by: String,
+}
+
+/// The routing record kept with the message: how it was routed and what went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutingRecord {
+    pub routing_type: RoutingType,
+    pub plugin_version: Option<i64>,
+    pub plugin_sha256: Option<String>,
+    /// `acd_group`, `fallback`, `reject`, `drop` or `unroutable`.
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    /// The routing application's decision as it returned it, when it returned one.
+    pub decision: Option<serde_json::Value>,
+    pub error_kind: Option<String>,
+    pub error: Option<String>,
+    pub logs: Vec<LogLine>,
+    pub elapsed_us: Option<i64>,
+}
+
+/// Everything routing one message changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub message_id: i64,
+    pub state: MessageState,
+    /// The activity-log line: the state's name and a human-readable detail.
+    pub detail: String,
+    pub interaction: Option<NewInteraction>,
+    pub record: RoutingRecord,
+    pub replies: Vec<NewQueueEntry>,
+    /// Whose conversation this is: the message's sender.
+    pub contact: String,
+    /// The sender's conversation after this message; None leaves it as it is.
+    pub conversation: Option<Conversation>,
+}
+
+/// ACD groups by name and by id, as routing resolves them.
+#[derive(Debug, Clone, Default)]
+pub struct Groups {
+    by_name: HashMap<String, i64>,
+    by_id: HashMap<i64, String>,
+}
+
+impl Groups {
+    pub fn new(groups: impl IntoIterator<Item = (i64, String)>) -> Self {
+        let mut this = Self::default();
+        for (id, name) in groups {
+            this.by_name.insert(name.clone(), id);
+            this.by_id.insert(id, name);
+        }
+        this
+    }
+
+    pub fn id(&self, name: &str) -> Option<i64> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn name(&self, id: i64) -> &str {
+        self.by_id.get(&id).map_or("(deleted)", String::as_str)
+    }
+}
+
+/// Which plugin version routed a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRef {
+    pub version: i64,
+    pub sha256: String,
+}
+
+fn record(
+    connector: &SmsConnector,
+    plugin: Option<&PluginRef>,
+    outcome: &'static str,
+) -> RoutingRecord {
+    RoutingRecord {
+        routing_type: connector.routing_type,
+        plugin_version: plugin.map(|p| p.version),
+        plugin_sha256: plugin.map(|p| p.sha256.clone()),
+        outcome,
+        reason: None,
+        decision: None,
+        error_kind: None,
+        error: None,
+        logs: Vec::new(),
+        elapsed_us: None,
+    }
+}
+
+fn interaction_detail(groups: &Groups, interaction: &NewInteraction) -> String {
+    format!(
+        "to ACD group `{}` with priority {}",
+        groups.name(interaction.acd_group),
+        interaction.priority
+    )
+}
+
+/// A direct connector: an interaction in its group, with its incoming subject.
+pub fn direct(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    let Some(group) = connector.acd_group else {
+        // The connector rules require a group for direct routing; a row without one
+        // was edited by hand, and the message is parked with the reason.
+        return unroutable(
+            message,
+            connector,
+            None,
+            "the direct connector has no ACD group",
+        );
+    };
+    let interaction = NewInteraction {
+        acd_group: group,
+        priority: 0,
+        subject: connector.incoming_subject.clone(),
+        user_data: Vec::new(),
+    };
+    Routed {
+        message_id: message.id,
+        contact: message.sender.clone(),
+        state: MessageState::Routed,
+        detail: interaction_detail(groups, &interaction),
+        interaction: Some(interaction),
+        record: record(connector, None, "acd_group"),
+        replies: Vec::new(),
+        conversation: Some(conversation.after_inbound(None, &[])),
+    }
+}
+
+/// The routing application returned a decision (already checked against the
+/// decision limits by the runtime). A target group that does not exist is the
+/// plugin's error and falls back like any other.
+pub fn decided(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    plugin: &PluginRef,
+    invocation: Invocation<Decision>,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    let Invocation {
+        value: decision,
+        elapsed,
+        logs,
+        ..
+    } = invocation;
+    let mut rec = record(connector, Some(plugin), "acd_group");
+    rec.decision = serde_json::to_value(&decision).ok();
+    rec.logs = logs;
+    rec.elapsed_us = Some(elapsed.as_micros() as i64);
+    let (state, detail, interaction) = match &decision.target {
+        Target::AcdGroup(target) => {
+            let Some(group) = groups.id(&target.group) else {
+                let error = format!(
+                    "the routing application chose ACD group `{}`, which does not exist",
+                    target.group
+                );
+                rec.outcome = "fallback";
+                return fail_with(
+                    message,
+                    connector,
+                    "unknown_group",
+                    error,
+                    rec,
+                    groups,
+                    conversation,
+                );
+            };
+            let interaction = NewInteraction {
+                acd_group: group,
+                priority: i64::from(target.priority),
+                subject: target
+                    .subject
+                    .clone()
+                    .or_else(|| connector.incoming_subject.clone()),
+                user_data: target.user_data.clone(),
+            };
+            (
+                MessageState::Routed,
+                interaction_detail(groups, &interaction),
+                Some(interaction),
+            )
+        }
+        Target::Reject(reason) => {
+            rec.outcome = "reject";
+            rec.reason = Some(reason.clone());
+            (
+                MessageState::Rejected,
+                format!("rejected by the routing application: {reason}"),
+                None,
+            )
+        }
+        Target::Drop => {
+            rec.outcome = "drop";
+            (
+                MessageState::Dropped,
+                "dropped by the routing application".to_owned(),
+                None,
+            )
+        }
+    };
+    let replies = decision
+        .replies
+        .iter()
+        .map(|reply| NewQueueEntry {
+            media: reply.channel,
+            // A reply goes out from the number the contact wrote to.
+            sender: message.recipient.clone(),
+            recipient: reply
+                .recipient
+                .clone()
+                .unwrap_or_else(|| message.sender.clone()),
+            subject: reply.subject.clone(),
+            body: reply.body.clone(),
+            inbound_message_id: message.id,
+            created_by: format!("routing:connector {}", connector.id),
+        })
+        .collect();
+    // A rejected or dropped message reaches no agent, so only the application's own
+    // status change applies; a routed one also opens the conversation.
+    let conversation = Some(if state == MessageState::Routed {
+        conversation.after_inbound(decision.status, &decision.tags)
+    } else {
+        conversation.with(decision.status, &decision.tags)
+    });
+    Routed {
+        message_id: message.id,
+        contact: message.sender.clone(),
+        state,
+        detail,
+        interaction,
+        record: rec,
+        replies,
+        conversation,
+    }
+}
+
+/// The routing application failed (trap, timeout, invalid output): the message goes
+/// to the fallback group, and the error stays on the record.
+pub fn failed(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    plugin: &PluginRef,
+    error: &InvokeError,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    let rec = record(connector, Some(plugin), "fallback");
+    fail_with(
+        message,
+        connector,
+        error.kind(),
+        error.to_string(),
+        rec,
+        groups,
+        conversation,
+    )
+}
+
+/// The active version could not be loaded (its stored bytes no longer compile, say):
+/// handled like a failed invocation.
+pub fn unloadable(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    plugin: &PluginRef,
+    error: &str,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    let rec = record(connector, Some(plugin), "fallback");
+    fail_with(
+        message,
+        connector,
+        "load",
+        error.to_owned(),
+        rec,
+        groups,
+        conversation,
+    )
+}
+
+/// A routing application connector with no active version.
+pub fn no_plugin(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    let rec = record(connector, None, "fallback");
+    let error = "the connector has no active routing application version".to_owned();
+    fail_with(
+        message,
+        connector,
+        "no_plugin",
+        error,
+        rec,
+        groups,
+        conversation,
+    )
+}
+
+fn fail_with(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    kind: &str,
+    error: String,
+    mut rec: RoutingRecord,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    rec.error_kind = Some(kind.to_owned());
+    rec.error = Some(error.clone());
+    let Some(group) = connector.fallback_acd_group else {
+        rec.outcome = "unroutable";
+        rec.reason = Some(format!(
+            "routing failed ({kind}) and the connector has no fallback ACD group"
+        ));
+        return Routed {
+            message_id: message.id,
+            contact: message.sender.clone(),
+            state: MessageState::Rejected,
+            detail: format!(
+                "unroutable: the routing application failed ({kind}: {error}) and the connector \
+                 has no fallback ACD group"
+            ),
+            interaction: None,
+            record: rec,
+            replies: Vec::new(),
+            conversation: None,
+        };
+    };
+    let interaction = NewInteraction {
+        acd_group: group,
+        priority: 0,
+        subject: connector.incoming_subject.clone(),
+        user_data: Vec::new(),
+    };
+    Routed {
+        message_id: message.id,
+        contact: message.sender.clone(),
+        state: MessageState::Routed,
+        detail: format!(
+            "to fallback ACD group `{}`: the routing application failed ({kind}: {error})",
+            groups.name(group)
+        ),
+        interaction: Some(interaction),
+        record: rec,
+        replies: Vec::new(),
+        conversation: Some(conversation.after_inbound(None, &[])),
+    }
+}
+
+fn unroutable(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    plugin: Option<&PluginRef>,
+    reason: &str,
+) -> Routed {
+    let mut rec = record(connector, plugin, "unroutable");
+    rec.reason = Some(reason.to_owned());
+    Routed {
+        message_id: message.id,
+        contact: message.sender.clone(),
+        state: MessageState::Rejected,
+        detail: format!("unroutable: {reason}"),
+        interaction: None,
+        record: rec,
+        replies: Vec::new(),
+        conversation: None,
+    }
+}
+
+/// The message's connector was deleted before it was routed.
+pub fn orphaned(message: &PendingMessage) -> Routed {
+    Routed {
+        message_id: message.id,
+        contact: message.sender.clone(),
+        state: MessageState::Rejected,
+        detail: "unroutable: the connector was deleted before the message was routed".into(),
+        interaction: None,
+        record: RoutingRecord {
+            routing_type: RoutingType::DirectAcdGroup,
+            plugin_version: None,
+            plugin_sha256: None,
+            outcome: "unroutable",
+            reason: Some("the connector was deleted".into()),
+            decision: None,
+            error_kind: None,
+            error: None,
+            logs: Vec::new(),
+            elapsed_us: None,
+        },
+        replies: Vec::new(),
+        conversation: None,
+    }
+}

@@ -1,0 +1,440 @@
+//! The path of an inbound message through the server: the ingest writer stores posts
+//! in batches and acknowledges them once committed; the router routes stored
+//! messages in batches and writes each batch's outcomes in one transaction; the
+//! scanner hands the router whatever was stored but not routed (after a crash, or
+//! when another node's lease ran out).
+//!
+//! Each message is routed at most once: the outcome is written only if the message is
+//! still `received` in the same transaction. It is routed at least once: it is stored
+//! before the gateway hears back, and anything unrouted is found again by the scanner.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
+use super::{ConnectorContext, InboundMessage};
+use crate::channel::Channel;
+use crate::connectors::{RoutingType, SmsConnector};
+use crate::conversations::Conversation;
+use crate::routing::env::{BatchKv, DbStaffing};
+use crate::runtime::host::KvChanges;
+use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
+use crate::store::messages::{NewInbound, Stored};
+use crate::store::{Backend, Store, StoreError};
+
+/// Posts committed together at most. Large enough that a commit's cost is shared by
+/// many messages under load; small enough that one batch's statements stay short.
+const INGEST_BATCH: usize = 512;
+/// Messages routed per batch: one transaction for all their outcomes.
+const ROUTE_BATCH: usize = 256;
+/// Stored messages waiting for the router, in memory. When full, ingest waits: the
+/// gateways are slowed to the routing rate instead of memory growing without bound.
+const ROUTE_QUEUE: usize = 8_192;
+/// How often the scanner looks for unrouted messages whose lease ran out.
+const SCAN_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why a post was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the message could not be stored: {0}")]
+    Store(#[source] Arc<StoreError>),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+struct IngestJob {
+    post: NewInbound,
+    reply: oneshot::Sender<Result<Stored, IngestError>>,
+}
+
+/// The handle request handlers submit posts through; cheap to clone.
+#[derive(Clone)]
+pub struct Ingest {
+    jobs: mpsc::Sender<IngestJob>,
+}
+
+impl Ingest {
+    /// Stores `post` durably and returns what was stored; the message is routed after.
+    pub async fn submit(&self, post: NewInbound) -> Result<Stored, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(IngestJob { post, reply })
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer.await.map_err(|_| IngestError::ShuttingDown)?
+    }
+}
+
+/// The running background tasks; [`Workers::shutdown`] stops them in order.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Stops the scanner, then waits for the ingest writer (which ends once every
+    /// [`Ingest`] handle is dropped, i.e. after the last request) and for the router to
+    /// finish what it was handed. Messages still unrouted stay stored and are routed
+    /// on the next start.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let all = futures_join(self.tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("routing did not finish within {grace:?}; the rest resumes on restart");
+        }
+    }
+}
+
+async fn futures_join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "a routing task failed");
+        }
+    }
+}
+
+/// What the router needs.
+#[derive(Clone)]
+pub struct RouterContext {
+    pub store: Store,
+    pub runtime: Arc<Runtime>,
+    /// The host's default plugin limits, which a connector may override.
+    pub limits: Limits,
+}
+
+/// Starts the ingest writer, the router and the scanner.
+pub fn start(context: RouterContext) -> (Ingest, Workers) {
+    let (jobs, job_queue) = mpsc::channel(INGEST_BATCH * 4);
+    let (routes, route_queue) = mpsc::channel(ROUTE_QUEUE);
+    let (stop, stopped) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(ingest_writer(
+            context.store.clone(),
+            job_queue,
+            routes.clone(),
+        )),
+        tokio::spawn(scanner(context.store.clone(), routes, stopped)),
+        tokio::spawn(router(context, route_queue)),
+    ];
+    (Ingest { jobs }, Workers { stop, tasks })
+}
+
+async fn ingest_writer(
+    store: Store,
+    mut queue: mpsc::Receiver<IngestJob>,
+    routes: mpsc::Sender<PendingMessage>,
+) {
+    let mut jobs = Vec::with_capacity(INGEST_BATCH);
+    while queue.recv_many(&mut jobs, INGEST_BATCH).await > 0 {
+        let (posts, replies): (Vec<_>, Vec<_>) =
+            jobs.drain(..).map(|job| (job.post, job.reply)).unzip();
+        match store.store_inbound(&posts).await {
+            Ok(stored) => {
+                let mut fresh = Vec::new();
+                for ((post, reply), stored) in posts.into_iter().zip(replies).zip(stored) {
+                    // A gateway that gave up waiting does not undo the commit.
+                    let _ = reply.send(Ok(stored));
+                    if !stored.duplicate {
+                        fresh.push(pending(stored.id, post));
+                    }
+                }
+                for message in fresh {
+                    if routes.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, posts = posts.len(), "cannot store inbound messages");
+                let e = Arc::new(e);
+                for reply in replies {
+                    let _ = reply.send(Err(IngestError::Store(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn pending(id: i64, post: NewInbound) -> PendingMessage {
+    PendingMessage {
+        id,
+        connector_id: Some(post.connector_id),
+        channel: post.channel,
+        gateway_message_id: post.sms.gateway_message_id,
+        sender: post.sms.sender.as_str().to_owned(),
+        recipient: post.sms.recipient.as_str().to_owned(),
+        body: post.sms.text,
+        received_at: post.sms.received_at,
+    }
+}
+
+async fn scanner(
+    store: Store,
+    routes: mpsc::Sender<PendingMessage>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    // A SQLite file has one server: whatever it left unrouted is ours at once, without
+    // waiting for leases of the previous process to run out.
+    let mut ignore_leases = store.backend() == Backend::Sqlite;
+    loop {
+        match store
+            .claim_unrouted(ignore_leases, ROUTE_BATCH as i64)
+            .await
+        {
+            Ok(messages) => {
+                let full = messages.len() == ROUTE_BATCH;
+                if !messages.is_empty() {
+                    tracing::info!(count = messages.len(), "resuming unrouted messages");
+                }
+                for message in messages {
+                    if routes.send(message).await.is_err() {
+                        return;
+                    }
+                }
+                if full {
+                    continue;
+                }
+                ignore_leases = false;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot look for unrouted messages"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(SCAN_INTERVAL) => {}
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+async fn router(context: RouterContext, mut queue: mpsc::Receiver<PendingMessage>) {
+    let mut batch = Vec::with_capacity(ROUTE_BATCH);
+    while queue.recv_many(&mut batch, ROUTE_BATCH).await > 0 {
+        let messages = std::mem::take(&mut batch);
+        let count = messages.len();
+        if let Err(e) = route_batch(&context, messages).await {
+            // Left `received`: the scanner hands them over again once the lease ends.
+            tracing::error!(error = %e, count, "cannot route a batch; it will be retried");
+        }
+    }
+}
+
+/// A connector's active version, loaded, or why it could not be.
+type Loaded = Result<(PluginRef, Arc<Plugin>), (PluginRef, String)>;
+
+/// A connector as routing uses it: with its loaded plugin and resolved settings.
+struct Route {
+    connector: SmsConnector,
+    plugin: Option<Loaded>,
+    settings: Arc<Settings>,
+    limits: Limits,
+}
+
+async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> anyhow::Result<()> {
+    let store = &context.store;
+    let groups = Groups::new(store.acd_group_names().await?);
+    let mut routes: HashMap<i64, Option<Route>> = HashMap::new();
+    for id in messages.iter().filter_map(|m| m.connector_id) {
+        if routes.contains_key(&id) {
+            continue;
+        }
+        let route = match store.sms_connector(id).await {
+            Ok(connector) => Some(prepare(context, connector).await?),
+            Err(StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        routes.insert(id, route);
+    }
+    let senders: Vec<&str> = messages.iter().map(|m| m.sender.as_str()).collect();
+    let conversations = store.conversations(Channel::Sms, &senders).await?;
+
+    let handle = tokio::runtime::Handle::current();
+    let kv = Arc::new(BatchKv::new(store.clone(), handle.clone()));
+    let staffing = Arc::new(DbStaffing::new(store.clone(), handle));
+    let (outcomes, kv_changes) = tokio::task::spawn_blocking(move || {
+        decide_all(&messages, &routes, &groups, conversations, kv, staffing)
+    })
+    .await?;
+    let written = store.apply_routing(&outcomes, &kv_changes).await?;
+    if written.len() < outcomes.len() {
+        tracing::info!(
+            skipped = outcomes.len() - written.len(),
+            "messages already routed elsewhere were skipped"
+        );
+    }
+    Ok(())
+}
+
+/// Loads a connector's active plugin (compiling it if this node has not yet) and
+/// resolves its settings and limits. A version that fails to load is not an error of
+/// the batch: its messages fall back with the reason.
+async fn prepare(context: &RouterContext, connector: SmsConnector) -> anyhow::Result<Route> {
+    let limits = connector
+        .plugin_limits
+        .unwrap_or_default()
+        .resolve(context.limits)
+        .unwrap_or(context.limits);
+    let settings = Arc::new(
+        Settings::from_value(connector.plugin_settings.clone()).unwrap_or_else(|e| {
+            tracing::warn!(connector = connector.id, error = %e, "stored plugin settings are invalid");
+            Settings::default()
+        }),
+    );
+    let plugin = match (&connector.routing_type, &connector.active_plugin) {
+        (RoutingType::RoutingApplication, Some(active)) => {
+            let reference = PluginRef {
+                version: active.version,
+                sha256: active.sha256.clone(),
+            };
+            Some(match context.runtime.loaded(&active.sha256) {
+                Some(plugin) => Ok((reference, plugin)),
+                None => {
+                    let bytes = context
+                        .store
+                        .plugin_component(connector.id, active.version)
+                        .await?;
+                    let runtime = context.runtime.clone();
+                    let loaded = tokio::task::spawn_blocking(move || {
+                        runtime.load_as(&bytes, World::RoutingApplication)
+                    })
+                    .await?;
+                    match loaded {
+                        Ok(plugin) => Ok((reference, plugin)),
+                        Err(e) => Err((reference, e.to_string())),
+                    }
+                }
+            })
+        }
+        _ => None,
+    };
+    Ok(Route {
+        connector,
+        plugin,
+        settings,
+        limits,
+    })
+}
+
+/// Routes every message of a batch, in order, on a blocking thread (plugins run
+/// synchronously). Returns the outcomes and the kv changes of the invocations that
+/// produced them.
+fn decide_all(
+    messages: &[PendingMessage],
+    routes: &HashMap<i64, Option<Route>>,
+    groups: &Groups,
+    mut conversations: HashMap<String, Conversation>,
+    kv: Arc<BatchKv>,
+    staffing: Arc<DbStaffing>,
+) -> (Vec<Routed>, Vec<(String, KvChanges)>) {
+    let mut outcomes = Vec::with_capacity(messages.len());
+    let mut kv_changes = Vec::new();
+    for message in messages {
+        let route = message
+            .connector_id
+            .and_then(|id| routes.get(&id))
+            .and_then(Option::as_ref);
+        let conversation = conversations
+            .get(&message.sender)
+            .cloned()
+            .unwrap_or_default();
+        let routed = match route {
+            None => outcome::orphaned(message),
+            Some(route) => {
+                let connector = &route.connector;
+                match (connector.routing_type, &route.plugin) {
+                    (RoutingType::DirectAcdGroup, _) => {
+                        outcome::direct(message, connector, groups, conversation)
+                    }
+                    (RoutingType::RoutingApplication, None) => {
+                        outcome::no_plugin(message, connector, groups, conversation)
+                    }
+                    (RoutingType::RoutingApplication, Some(Err((reference, error)))) => {
+                        outcome::unloadable(
+                            message,
+                            connector,
+                            reference,
+                            error,
+                            groups,
+                            conversation,
+                        )
+                    }
+                    (RoutingType::RoutingApplication, Some(Ok((reference, plugin)))) => {
+                        let env = HostEnv {
+                            settings: route.settings.clone(),
+                            kv: kv.clone(),
+                            kv_scope: format!("connector:{}", connector.id),
+                            staffing: staffing.clone(),
+                            label: format!(
+                                "connector={} plugin=v{}",
+                                connector.name, reference.version
+                            ),
+                        };
+                        let inbound = InboundMessage {
+                            id: message.id.to_string(),
+                            channel: message.channel,
+                            sender: message.sender.clone(),
+                            recipient: message.recipient.clone(),
+                            subject: None,
+                            body: message.body.clone(),
+                            received_at: u64::try_from(message.received_at).unwrap_or(0),
+                            attachments: Vec::new(),
+                            attributes: vec![(
+                                "gateway_message_id".to_owned(),
+                                message.gateway_message_id.clone(),
+                            )],
+                        };
+                        let context = ConnectorContext {
+                            id: connector.id.to_string(),
+                            name: connector.name.clone(),
+                            recipient: connector.recipient.clone(),
+                        };
+                        match plugin.route(&env, &route.limits, &inbound, &context, &conversation) {
+                            Ok(mut invocation) => {
+                                let changes = std::mem::take(&mut invocation.kv_changes);
+                                let routed = outcome::decided(
+                                    message,
+                                    connector,
+                                    reference,
+                                    invocation,
+                                    groups,
+                                    conversation,
+                                );
+                                // Writes count only with a decision the host could apply;
+                                // into the batch's overlay, so the next message sees them.
+                                if routed.record.error.is_none() && !changes.is_empty() {
+                                    let _ = env.kv.commit(&env.kv_scope, &changes);
+                                    kv_changes.push((env.kv_scope.clone(), changes));
+                                }
+                                routed
+                            }
+                            Err(error) => {
+                                tracing::warn!(
+                                    connector = connector.id,
+                                    message = message.id,
+                                    kind = error.kind(),
+                                    error = %error,
+                                    "routing application failed; using the fallback group"
+                                );
+                                outcome::failed(
+                                    message,
+                                    connector,
+                                    reference,
+                                    &error,
+                                    groups,
+                                    conversation,
+                                )
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if let Some(conversation) = &routed.conversation {
+            conversations.insert(message.sender.clone(), conversation.clone());
+        }
+        outcomes.push(routed);
+    }
+    (outcomes, kv_changes)
+}

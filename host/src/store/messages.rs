@@ -1,0 +1,543 @@
+//! Storage of inbound messages on their way through routing: storing a batch of posts
+//! in one transaction (group commit), claiming unrouted messages, and writing a batch
+//! of routing outcomes in one transaction.
+//!
+//! Batching is what makes durable ingest fast: one commit (one fsync on SQLite) for
+//! every message that arrived while the previous commit ran, instead of one each.
+//! Multi-row statements keep the statement count per batch constant.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Row};
+
+use super::{Store, StoreError, now_ms};
+use crate::channel::Channel;
+use crate::connectors::inbound::InboundSms;
+use crate::conversations::{Conversation, ConversationStatus};
+use crate::routing::outcome::{MessageState, PendingMessage, Routed};
+use crate::runtime::host::KvChanges;
+
+/// How long the node that stored (or claimed) a message owns its routing. Another
+/// node, or the same one after a restart, takes over messages whose lease ran out.
+pub const ROUTING_LEASE_MS: i64 = 15_000;
+/// Rows per multi-row statement: far below both backends' parameter limits
+/// (SQLite 32,766; PostgreSQL 65,535) with up to 12 columns.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// A post to store, for connector `connector_id`.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub connector_id: i64,
+    pub channel: Channel,
+    pub sms: InboundSms,
+}
+
+/// What storing one post gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub id: i64,
+    /// The gateway sent this message id to this number before: nothing new was stored.
+    pub duplicate: bool,
+    pub state: MessageState,
+}
+
+/// `($1, $2, ...), (...)` for `rows` rows of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// `$first, $first+1, ...` for an `IN (...)` list.
+fn list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+fn query(sql: String) -> Query<'static> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+}
+
+const PENDING_COLUMNS: &str =
+    "id, connector_id, channel, gateway_message_id, sender, recipient, body, received_at";
+
+pub(super) fn pending_from_row(row: &AnyRow) -> Result<PendingMessage, StoreError> {
+    let channel: String = row.try_get("channel")?;
+    Ok(PendingMessage {
+        id: row.try_get("id")?,
+        connector_id: row.try_get("connector_id")?,
+        channel: Channel::parse(&channel)
+            .ok_or_else(|| StoreError::Corrupt(format!("inbound_messages.channel `{channel}`")))?,
+        gateway_message_id: row.try_get("gateway_message_id")?,
+        sender: row.try_get("sender")?,
+        recipient: row.try_get("recipient")?,
+        body: row.try_get("body")?,
+        received_at: row.try_get("received_at")?,
+    })
+}
+
+pub(super) fn state_from(text: &str) -> Result<MessageState, StoreError> {
+    MessageState::parse(text)
+        .ok_or_else(|| StoreError::Corrupt(format!("inbound_messages.state `{text}`")))
+}
+
+impl Store {
+    /// Stores `batch` in one transaction and says, per post, which message it is. A
+    /// post whose (recipient, gateway message id) is already stored, or repeated in the
+    /// batch, is a retry: it gets the stored message's id and changes nothing.
+    pub async fn store_inbound(&self, batch: &[NewInbound]) -> Result<Vec<Stored>, StoreError> {
+        let now = now_ms();
+        let key = |n: &NewInbound| {
+            (
+                n.sms.recipient.as_str().to_owned(),
+                n.sms.gateway_message_id.clone(),
+            )
+        };
+        // The first post of each key is the one inserted; later ones in the batch are
+        // retries of it.
+        let mut first_of: HashMap<(String, String), usize> = HashMap::new();
+        let mut unique = Vec::new();
+        for (i, post) in batch.iter().enumerate() {
+            first_of.entry(key(post)).or_insert_with(|| {
+                unique.push(i);
+                i
+            });
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut stored: HashMap<(String, String), Stored> = HashMap::new();
+        for chunk in unique.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "INSERT INTO inbound_messages (connector_id, channel, gateway_message_id, \
+                 sender, recipient, body, received_at, stored_at, state, lease_until) VALUES {} \
+                 ON CONFLICT (recipient, gateway_message_id) DO NOTHING \
+                 RETURNING id, recipient, gateway_message_id",
+                placeholders(chunk.len(), 10)
+            ));
+            for &i in chunk {
+                let post = &batch[i];
+                q = q
+                    .bind(post.connector_id)
+                    .bind(post.channel.as_str())
+                    .bind(post.sms.gateway_message_id.clone())
+                    .bind(post.sms.sender.as_str().to_owned())
+                    .bind(post.sms.recipient.as_str().to_owned())
+                    .bind(post.sms.text.clone())
+                    .bind(post.sms.received_at)
+                    .bind(now)
+                    .bind(MessageState::Received.as_str())
+                    .bind(now + ROUTING_LEASE_MS);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let id: i64 = row.try_get("id")?;
+                stored.insert(
+                    (
+                        row.try_get("recipient")?,
+                        row.try_get("gateway_message_id")?,
+                    ),
+                    Stored {
+                        id,
+                        duplicate: false,
+                        state: MessageState::Received,
+                    },
+                );
+            }
+        }
+        let new_ids: Vec<i64> = stored.values().map(|s| s.id).collect();
+        for chunk in new_ids.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "INSERT INTO message_activity (message_id, status, detail, at) VALUES {}",
+                placeholders(chunk.len(), 4)
+            ));
+            for &id in chunk {
+                q = q
+                    .bind(id)
+                    .bind(MessageState::Received.as_str())
+                    .bind(None::<String>)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        // Retries of messages stored by an earlier request: rare, so one lookup each.
+        for &i in &unique {
+            let k = key(&batch[i]);
+            if stored.contains_key(&k) {
+                continue;
+            }
+            let row = sqlx::query(
+                "SELECT id, state FROM inbound_messages \
+                 WHERE recipient = $1 AND gateway_message_id = $2",
+            )
+            .bind(&k.0)
+            .bind(&k.1)
+            .fetch_one(&mut *tx)
+            .await?;
+            let state: String = row.try_get("state")?;
+            stored.insert(
+                k,
+                Stored {
+                    id: row.try_get("id")?,
+                    duplicate: true,
+                    state: state_from(&state)?,
+                },
+            );
+        }
+        tx.commit().await?;
+        Ok(batch
+            .iter()
+            .enumerate()
+            .map(|(i, post)| {
+                let k = key(post);
+                let mut s = stored[&k];
+                s.duplicate |= first_of[&k] != i;
+                s
+            })
+            .collect())
+    }
+
+    /// Takes up to `limit` unrouted messages whose lease ran out (all unrouted ones
+    /// when `ignore_leases`, which only a node that knows it is alone may ask), leasing
+    /// them to the caller.
+    pub async fn claim_unrouted(
+        &self,
+        ignore_leases: bool,
+        limit: i64,
+    ) -> Result<Vec<PendingMessage>, StoreError> {
+        let now = now_ms();
+        let before = if ignore_leases { i64::MAX } else { now };
+        let rows = query(format!(
+            "UPDATE inbound_messages SET lease_until = $1 WHERE id IN ( \
+               SELECT id FROM inbound_messages WHERE state = 'received' AND lease_until < $2 \
+               ORDER BY id LIMIT $3) AND state = 'received' \
+             RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(now + ROUTING_LEASE_MS)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages = rows
+            .iter()
+            .map(pending_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.sort_by_key(|m| m.id);
+        Ok(messages)
+    }
+
+    /// The conversations of `contacts` on `channel`; a contact without one is absent.
+    pub async fn conversations(
+        &self,
+        channel: Channel,
+        contacts: &[&str],
+    ) -> Result<HashMap<String, Conversation>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "SELECT contact, status, tags FROM conversations \
+                 WHERE channel = $1 AND contact IN ({})",
+                list(2, chunk.len())
+            ))
+            .bind(channel.as_str());
+            for contact in chunk {
+                q = q.bind(contact.to_string());
+            }
+            for row in q.fetch_all(&self.pool).await? {
+                let status: String = row.try_get("status")?;
+                let tags: String = row.try_get("tags")?;
+                found.insert(
+                    row.try_get("contact")?,
+                    Conversation {
+                        status: ConversationStatus::parse(&status).ok_or_else(|| {
+                            StoreError::Corrupt(format!("conversations.status `{status}`"))
+                        })?,
+                        tags: serde_json::from_str(&tags)
+                            .map_err(|e| StoreError::Corrupt(format!("conversations.tags: {e}")))?,
+                    },
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// A plugin's stored kv value.
+    pub async fn kv_get(&self, scope: &str, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM plugin_kv WHERE scope = $1 AND key = $2")
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Interactions waiting in the ACD group named `group`; None if there is no such
+    /// group. What the `acd` import reports as queue depth.
+    pub async fn queue_depth(&self, group: &str) -> Result<Option<u32>, StoreError> {
+        let row = sqlx::query(
+            "SELECT g.id, (SELECT COUNT(*) FROM interactions i \
+                           WHERE i.acd_group = g.id AND i.state = 'queued') AS depth \
+             FROM acd_groups g WHERE g.name = $1",
+        )
+        .bind(group)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(
+                row.try_get::<i64, _>("depth")?.clamp(0, u32::MAX.into()) as u32,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes routing outcomes in one transaction: message states, activity, routing
+    /// records, interactions, queued replies, conversations, and the kv changes of the
+    /// invocations that produced them. A message no longer `received` (another node
+    /// routed it) is skipped with all its effects, so no message is routed twice.
+    /// Returns the ids of the messages written.
+    pub async fn apply_routing(
+        &self,
+        outcomes: &[Routed],
+        kv: &[(String, KvChanges)],
+    ) -> Result<Vec<i64>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let claimed = claim_for_write(&mut tx, outcomes).await?;
+        let written: Vec<&Routed> = outcomes
+            .iter()
+            .filter(|o| claimed.contains(&o.message_id))
+            .collect();
+        for chunk in written.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "INSERT INTO message_activity (message_id, status, detail, at) VALUES {}",
+                placeholders(chunk.len(), 4)
+            ));
+            for o in chunk {
+                q = q
+                    .bind(o.message_id)
+                    .bind(o.state.as_str())
+                    .bind(Some(o.detail.clone()))
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+
+            let mut q = query(format!(
+                "INSERT INTO routing_records (message_id, routing_type, plugin_version, \
+                 plugin_sha256, outcome, reason, decision, error_kind, error, logs, elapsed_us, \
+                 routed_at) VALUES {}",
+                placeholders(chunk.len(), 12)
+            ));
+            for o in chunk {
+                let r = &o.record;
+                q = q
+                    .bind(o.message_id)
+                    .bind(r.routing_type.as_str())
+                    .bind(r.plugin_version)
+                    .bind(r.plugin_sha256.clone())
+                    .bind(r.outcome)
+                    .bind(r.reason.clone())
+                    .bind(r.decision.as_ref().map(|d| d.to_string()))
+                    .bind(r.error_kind.clone())
+                    .bind(r.error.clone())
+                    .bind(serde_json::to_string(&r.logs).expect("log lines serialise"))
+                    .bind(r.elapsed_us)
+                    .bind(now);
+            }
+            q.execute(&mut *tx).await?;
+
+            let interactions: Vec<_> = chunk
+                .iter()
+                .filter_map(|o| o.interaction.as_ref().map(|i| (o.message_id, i)))
+                .collect();
+            if !interactions.is_empty() {
+                let mut q = query(format!(
+                    "INSERT INTO interactions (message_id, acd_group, state, priority, subject, \
+                     user_data, created_at, updated_at) VALUES {}",
+                    placeholders(interactions.len(), 8)
+                ));
+                for (message_id, i) in interactions {
+                    q = q
+                        .bind(message_id)
+                        .bind(i.acd_group)
+                        .bind(crate::interactions::InteractionState::Queued.as_str())
+                        .bind(i.priority)
+                        .bind(i.subject.clone())
+                        .bind(serde_json::to_string(&i.user_data).expect("pairs serialise"))
+                        .bind(now)
+                        .bind(now);
+                }
+                q.execute(&mut *tx).await?;
+            }
+
+            let replies: Vec<_> = chunk.iter().flat_map(|o| &o.replies).collect();
+            for replies in replies.chunks(ROWS_PER_STATEMENT) {
+                let mut q = query(format!(
+                    "INSERT INTO queue_entries (state, media, direction, sender, recipient, \
+                     subject, body, inbound_message_id, created_at, created_by, updated_at, \
+                     updated_by) VALUES {}",
+                    placeholders(replies.len(), 12)
+                ));
+                for r in replies {
+                    q = q
+                        .bind("pending")
+                        .bind(r.media.as_str())
+                        .bind("outgoing")
+                        .bind(r.sender.clone())
+                        .bind(r.recipient.clone())
+                        .bind(r.subject.clone())
+                        .bind(r.body.clone())
+                        .bind(r.inbound_message_id)
+                        .bind(now)
+                        .bind(r.created_by.clone())
+                        .bind(now)
+                        .bind(r.created_by.clone());
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        write_conversations(&mut tx, &written, now).await?;
+        // The kv changes of a batch that lost a message to another node still apply:
+        // the invocations ran, and later messages of the batch saw their writes.
+        write_kv(&mut tx, kv, now).await?;
+        tx.commit().await?;
+        Ok(written.iter().map(|o| o.message_id).collect())
+    }
+}
+
+/// Moves each message from `received` to its outcome's state; returns those moved.
+async fn claim_for_write(
+    conn: &mut AnyConnection,
+    outcomes: &[Routed],
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let mut claimed = std::collections::HashSet::new();
+    for state in [
+        MessageState::Routed,
+        MessageState::Rejected,
+        MessageState::Dropped,
+    ] {
+        let ids: Vec<i64> = outcomes
+            .iter()
+            .filter(|o| o.state == state)
+            .map(|o| o.message_id)
+            .collect();
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "UPDATE inbound_messages SET state = $1 \
+                 WHERE state = 'received' AND id IN ({}) RETURNING id",
+                list(2, chunk.len())
+            ))
+            .bind(state.as_str());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                claimed.insert(row.try_get::<i64, _>("id")?);
+            }
+        }
+    }
+    Ok(claimed)
+}
+
+/// Upserts the last conversation state per contact among the written outcomes.
+async fn write_conversations(
+    conn: &mut AnyConnection,
+    written: &[&Routed],
+    now: i64,
+) -> Result<(), StoreError> {
+    // Later outcomes of the same contact carry the state after the earlier ones.
+    let mut last: HashMap<&str, &Conversation> = HashMap::new();
+    let mut order = Vec::new();
+    for o in written {
+        if let Some(conversation) = &o.conversation
+            && last.insert(o.contact.as_str(), conversation).is_none()
+        {
+            order.push(o.contact.as_str());
+        }
+    }
+    for chunk in order.chunks(ROWS_PER_STATEMENT) {
+        let mut q = query(format!(
+            "INSERT INTO conversations (channel, contact, status, tags, created_at, updated_at) \
+             VALUES {} ON CONFLICT (channel, contact) DO UPDATE SET status = excluded.status, \
+             tags = excluded.tags, updated_at = excluded.updated_at",
+            placeholders(chunk.len(), 6)
+        ));
+        for contact in chunk {
+            let c = last[contact];
+            q = q
+                .bind(Channel::Sms.as_str())
+                .bind(contact.to_string())
+                .bind(c.status.as_str())
+                .bind(serde_json::to_string(&c.tags).expect("tags serialise"))
+                .bind(now)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_kv(
+    conn: &mut AnyConnection,
+    kv: &[(String, KvChanges)],
+    now: i64,
+) -> Result<(), StoreError> {
+    // Merged first: a key set and then deleted in one batch ends deleted.
+    let mut merged: HashMap<(&str, &str), Option<&str>> = HashMap::new();
+    for (scope, changes) in kv {
+        for (key, value) in &changes.0 {
+            merged.insert((scope.as_str(), key.as_str()), value.as_deref());
+        }
+    }
+    for ((scope, key), value) in merged {
+        match value {
+            Some(value) => {
+                sqlx::query(
+                    "INSERT INTO plugin_kv (scope, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(value)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM plugin_kv WHERE scope = $1 AND key = $2")
+                    .bind(scope)
+                    .bind(key)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(list(2, 3), "$2, $3, $4");
+    }
+}
