@@ -184,7 +184,7 @@ pub fn check_token(connector: &SmsConnector, presented: Option<&str>) -> Result<
 mod tests {
     use super::*;
 
-    const NOW: i64 = 1_795_000_000_000;
+    const NOW: i64 = 1_795_340_000_000;
 
     fn json(from: &str, to: &str, id: &str, received_at: Option<ReceivedAt>) -> JsonSms {
         JsonSms {
