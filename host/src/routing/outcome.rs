@@ -480,3 +480,191 @@ pub fn orphaned(message: &PendingMessage) -> Routed {
         conversation: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::conversations::ConversationStatus;
+    use crate::routing::{GroupTarget, OutboundReply};
+
+    fn connector(routing_type: RoutingType, fallback: Option<i64>) -> SmsConnector {
+        SmsConnector {
+            id: 7,
+            name: "line".into(),
+            recipient: "+4930123456".into(),
+            token: "t".into(),
+            require_token: true,
+            routing_type,
+            acd_group: Some(1),
+            incoming_subject: Some("SMS".into()),
+            fallback_acd_group: fallback,
+            plugin_settings: serde_json::json!({}),
+            plugin_limits: None,
+            active_plugin: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn message() -> PendingMessage {
+        PendingMessage {
+            id: 42,
+            connector_id: Some(7),
+            channel: Channel::Sms,
+            gateway_message_id: "gw".into(),
+            sender: "+4915123456789".into(),
+            recipient: "+4930123456".into(),
+            body: "hi".into(),
+            received_at: 1,
+        }
+    }
+
+    fn groups() -> Groups {
+        Groups::new([
+            (1, "sales".to_owned()),
+            (2, "billing".to_owned()),
+            (9, "fallback".to_owned()),
+        ])
+    }
+
+    fn plugin() -> PluginRef {
+        PluginRef {
+            version: 3,
+            sha256: "ab".into(),
+        }
+    }
+
+    fn invocation(target: Target, replies: Vec<OutboundReply>) -> Invocation<Decision> {
+        Invocation {
+            value: Decision {
+                target,
+                status: None,
+                tags: vec!["t1".into()],
+                replies,
+            },
+            fuel_used: None,
+            elapsed: Duration::from_micros(55),
+            kv_changes: Default::default(),
+            logs: Vec::new(),
+        }
+    }
+
+    fn decide(target: Target, replies: Vec<OutboundReply>, fallback: Option<i64>) -> Routed {
+        decided(
+            &message(),
+            &connector(RoutingType::RoutingApplication, fallback),
+            &plugin(),
+            invocation(target, replies),
+            &groups(),
+            Conversation::default(),
+        )
+    }
+
+    #[test]
+    fn direct_routing_uses_the_connectors_group_and_subject_and_opens_the_conversation() {
+        let routed = direct(
+            &message(),
+            &connector(RoutingType::DirectAcdGroup, None),
+            &groups(),
+            Conversation::default(),
+        );
+        assert_eq!(routed.state, MessageState::Routed);
+        let interaction = routed.interaction.unwrap();
+        assert_eq!(
+            (interaction.acd_group, interaction.subject.as_deref()),
+            (1, Some("SMS"))
+        );
+        assert_eq!(routed.detail, "to ACD group `sales` with priority 0");
+        assert_eq!(routed.conversation.unwrap().status, ConversationStatus::New);
+    }
+
+    #[test]
+    fn a_group_decision_becomes_an_interaction_with_replies_from_the_connectors_number() {
+        let target = Target::AcdGroup(GroupTarget {
+            group: "billing".into(),
+            priority: 5,
+            subject: None,
+            user_data: vec![("k".into(), "v".into())],
+        });
+        let reply = OutboundReply {
+            channel: Channel::Sms,
+            recipient: None,
+            subject: None,
+            body: "thanks".into(),
+        };
+        let routed = decide(target, vec![reply], Some(9));
+        assert_eq!(routed.state, MessageState::Routed);
+        let interaction = routed.interaction.unwrap();
+        assert_eq!(interaction.acd_group, 2);
+        assert_eq!(interaction.priority, 5);
+        assert_eq!(
+            interaction.subject.as_deref(),
+            Some("SMS"),
+            "the connector's subject fills in"
+        );
+        assert_eq!(routed.replies[0].sender, "+4930123456");
+        assert_eq!(routed.replies[0].recipient, "+4915123456789");
+        assert_eq!(routed.record.plugin_version, Some(3));
+        assert_eq!(routed.record.elapsed_us, Some(55));
+        assert_eq!(routed.conversation.unwrap().tags, ["t1"]);
+    }
+
+    #[test]
+    fn an_unknown_group_falls_back_and_drops_the_decisions_replies() {
+        let target = Target::AcdGroup(GroupTarget {
+            group: "nowhere".into(),
+            priority: 1,
+            subject: None,
+            user_data: vec![],
+        });
+        let reply = OutboundReply {
+            channel: Channel::Sms,
+            recipient: None,
+            subject: None,
+            body: "x".into(),
+        };
+        let routed = decide(target.clone(), vec![reply], Some(9));
+        assert_eq!(routed.state, MessageState::Routed);
+        assert_eq!(routed.interaction.unwrap().acd_group, 9);
+        assert_eq!(routed.record.outcome, "fallback");
+        assert_eq!(routed.record.error_kind.as_deref(), Some("unknown_group"));
+        assert!(routed.record.error.unwrap().contains("`nowhere`"));
+        assert!(routed.replies.is_empty());
+
+        let unroutable = decide(target, vec![], None);
+        assert_eq!(unroutable.state, MessageState::Rejected);
+        assert_eq!(unroutable.record.outcome, "unroutable");
+        assert!(unroutable.interaction.is_none());
+        assert!(
+            unroutable.conversation.is_none(),
+            "an unroutable message changes no conversation"
+        );
+    }
+
+    #[test]
+    fn reject_and_drop_create_no_interaction_and_keep_the_reason() {
+        let rejected = decide(Target::Reject("closed today".into()), vec![], Some(9));
+        assert_eq!(rejected.state, MessageState::Rejected);
+        assert!(rejected.interaction.is_none());
+        assert_eq!(rejected.record.reason.as_deref(), Some("closed today"));
+        assert!(rejected.detail.contains("closed today"));
+        assert_eq!(
+            rejected.conversation.unwrap().status,
+            ConversationStatus::NotContacted,
+            "a rejected message reaches no agent, so nothing awaits an answer"
+        );
+        let dropped = decide(Target::Drop, vec![], Some(9));
+        assert_eq!(dropped.state, MessageState::Dropped);
+        assert!(dropped.interaction.is_none());
+        assert_eq!(dropped.record.outcome, "drop");
+    }
+
+    #[test]
+    fn a_message_of_a_deleted_connector_is_unroutable() {
+        let routed = orphaned(&message());
+        assert_eq!(routed.state, MessageState::Rejected);
+        assert!(routed.detail.contains("deleted"));
+    }
+}

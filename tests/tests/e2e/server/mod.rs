@@ -7,6 +7,7 @@ mod acd_groups;
 mod auth;
 mod bad_input;
 mod connectors;
+mod inbound;
 mod lifecycle;
 mod plugins;
 mod process;
