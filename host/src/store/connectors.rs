@@ -105,7 +105,7 @@ impl Store {
         definition: &ConnectorDefinition,
         token: &ConnectorToken,
     ) -> Result<SmsConnector, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         check_groups(&mut tx, definition).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sms_connectors (name, recipient, token, require_token, routing_type, \
@@ -169,7 +169,7 @@ impl Store {
         definition: &ConnectorDefinition,
         new_token: Option<&ConnectorToken>,
     ) -> Result<SmsConnector, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         check_groups(&mut tx, definition).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE sms_connectors SET name = $1, recipient = $2, token = COALESCE($3, token), \

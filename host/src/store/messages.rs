@@ -121,7 +121,7 @@ impl Store {
                 i
             });
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut stored: HashMap<(String, String), Stored> = HashMap::new();
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
             let mut q = query(format!(
@@ -317,7 +317,7 @@ impl Store {
         kv: &[(String, KvChanges)],
     ) -> Result<Vec<i64>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let claimed = claim_for_write(&mut tx, outcomes).await?;
         let written: Vec<&Routed> = outcomes
             .iter()

@@ -79,7 +79,7 @@ impl Store {
         sha256: &str,
         activate_requested: Option<bool>,
     ) -> Result<(PluginVersion, bool), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_connector(&mut tx, connector).await?;
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM plugin_versions WHERE connector_id = $1 AND sha256 = $2",
@@ -172,7 +172,7 @@ impl Store {
         connector: i64,
         version: i64,
     ) -> Result<PluginVersion, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_connector(&mut tx, connector).await?;
         let exists: Option<i64> = sqlx::query_scalar(
             "SELECT version FROM plugin_versions WHERE connector_id = $1 AND version = $2",
@@ -193,7 +193,7 @@ impl Store {
 
     /// Re-activates the version that was active before the current one, and returns it.
     pub async fn rollback_plugin(&self, connector: i64) -> Result<PluginVersion, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         ensure_connector(&mut tx, connector).await?;
         let rows = sqlx::query(
             "SELECT id, version FROM plugin_activations \
