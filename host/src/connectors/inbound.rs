@@ -124,6 +124,10 @@ impl InboundSms {
                 format!("is {chars} characters long; the limit is {MAX_TEXT_CHARS}"),
             ));
         }
+        // PostgreSQL cannot store NUL in text; no phone sends one.
+        if text.contains('\0') {
+            return Err(FieldError::new(text_name, "contains a NUL character"));
+        }
         let id = message_id.trim();
         if id.is_empty() {
             return Err(FieldError::new(
@@ -257,6 +261,9 @@ mod tests {
         );
         let mut post = json("+4915123456789", "+4930123456", "m", None);
         post.text = "a".repeat(MAX_TEXT_CHARS + 1);
+        assert_eq!(InboundSms::from_json(post, NOW).unwrap_err().field, "text");
+        let mut post = json("+4915123456789", "+4930123456", "m", None);
+        post.text = "nul\0".into();
         assert_eq!(InboundSms::from_json(post, NOW).unwrap_err().field, "text");
     }
 }

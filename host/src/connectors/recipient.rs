@@ -1,7 +1,9 @@
 //! The recipient number of an SMS receive connector: the number gateways deliver to,
 //! which is how an inbound SMS finds its connector.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{LazyLock, Mutex};
 
 use phonenumber::Mode;
 
@@ -17,6 +19,14 @@ use crate::acd_groups::FieldError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recipient(String);
 
+/// Numbers already parsed, by their text as written. libphonenumber matches its
+/// metadata with regular expressions, about 17 us a number, twice per inbound post; a
+/// contact centre hears from the same numbers again and again, and every post names
+/// its connector's number. Only valid numbers are kept (the result does not depend
+/// on the field), and anyone can post many: past the bound the memo starts over.
+static PARSED: LazyLock<Mutex<HashMap<String, Recipient>>> = LazyLock::new(Mutex::default);
+const MAX_REMEMBERED: usize = 100_000;
+
 impl Recipient {
     /// Parses a number in international format. There is no default country: a
     /// connector serves numbers from anywhere, and guessing the country of `030 123456`
@@ -28,6 +38,19 @@ impl Recipient {
     /// [`Recipient::parse`] for a number in another field (an inbound SMS's `from` or
     /// `to`), whose errors name that field.
     pub fn parse_field(text: &str, field: &'static str) -> Result<Self, FieldError> {
+        if let Some(known) = PARSED.lock().expect("number memo").get(text) {
+            return Ok(known.clone());
+        }
+        let parsed = Self::parse_uncached(text, field)?;
+        let mut memo = PARSED.lock().expect("number memo");
+        if memo.len() >= MAX_REMEMBERED {
+            memo.clear();
+        }
+        memo.insert(text.to_owned(), parsed.clone());
+        Ok(parsed)
+    }
+
+    fn parse_uncached(text: &str, field: &'static str) -> Result<Self, FieldError> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
             return Err(FieldError::new(field, "must not be empty"));

@@ -150,6 +150,8 @@ impl OutboundReply {
     }
 }
 
+/// Multi-line text (a reply body, a reject reason) may hold control characters, but not
+/// NUL: PostgreSQL cannot store it in text, so it would fail the write of a whole batch.
 fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), DecisionError> {
     if text.len() > max {
         return Err(DecisionError::TooLong {
@@ -157,6 +159,9 @@ fn check_len(what: &'static str, text: &str, max: usize) -> Result<(), DecisionE
             len: text.len(),
             max,
         });
+    }
+    if text.contains('\0') {
+        return Err(DecisionError::ControlCharacter { what });
     }
     Ok(())
 }
@@ -179,6 +184,28 @@ fn check_count(what: &'static str, len: usize, max: usize) -> Result<(), Decisio
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nul_is_refused_even_where_control_characters_are_allowed() {
+        use super::*;
+        let decision = Decision {
+            target: Target::Reject("closed\0".into()),
+            status: None,
+            tags: vec![],
+            replies: vec![],
+        };
+        assert_eq!(
+            decision.check(),
+            Err(DecisionError::ControlCharacter {
+                what: "the reject reason"
+            })
+        );
+        let multi_line = Decision {
+            target: Target::Reject("closed\ntoday".into()),
+            ..decision
+        };
+        assert_eq!(multi_line.check(), Ok(()));
+    }
+
     use super::*;
 
     fn to_group(group: &str) -> Decision {

@@ -8,7 +8,7 @@
 //! still `received` in the same transaction. It is routed at least once: it is stored
 //! before the gateway hears back, and anything unrouted is found again by the scanner.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,8 +148,31 @@ async fn ingest_writer(
                     }
                 }
             }
+            Err(e) if posts.len() > 1 => {
+                // One post the database refuses must not fail the others that happened
+                // to share its commit: each is tried alone.
+                tracing::warn!(error = %e, posts = posts.len(), "a batch failed; storing its posts one by one");
+                for (post, reply) in posts.into_iter().zip(replies) {
+                    let result = store.store_inbound(std::slice::from_ref(&post)).await;
+                    match result {
+                        Ok(stored) => {
+                            let stored = stored[0];
+                            let _ = reply.send(Ok(stored));
+                            if !stored.duplicate
+                                && routes.send(pending(stored.id, post)).await.is_err()
+                            {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot store an inbound message");
+                            let _ = reply.send(Err(IngestError::Store(Arc::new(e))));
+                        }
+                    }
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, posts = posts.len(), "cannot store inbound messages");
+                tracing::error!(error = %e, "cannot store an inbound message");
                 let e = Arc::new(e);
                 for reply in replies {
                     let _ = reply.send(Err(IngestError::Store(e.clone())));
@@ -212,7 +235,13 @@ async fn scanner(
 async fn router(context: RouterContext, mut queue: mpsc::Receiver<PendingMessage>) {
     let mut batch = Vec::with_capacity(ROUTE_BATCH);
     while queue.recv_many(&mut batch, ROUTE_BATCH).await > 0 {
-        let messages = std::mem::take(&mut batch);
+        let mut messages = std::mem::take(&mut batch);
+        // A message can be handed over twice: by the ingest writer and by the scanner,
+        // whose first scan on SQLite ignores leases and whose later scans take messages
+        // whose lease ran out while they waited here. Routed twice in one batch, it
+        // would get two outcomes, and writing them would fail the whole batch.
+        let mut seen = HashSet::with_capacity(messages.len());
+        messages.retain(|m| seen.insert(m.id));
         let count = messages.len();
         if let Err(e) = route_batch(&context, messages).await {
             // Left `received`: the scanner hands them over again once the lease ends.
@@ -257,11 +286,34 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         decide_all(&messages, &routes, &groups, conversations, kv, staffing)
     })
     .await?;
-    let written = store.apply_routing(&outcomes, &kv_changes).await?;
-    if written.len() < outcomes.len() {
+    let written = match store.apply_routing(&outcomes, &kv_changes).await {
+        Ok(written) => written.len(),
+        Err(e) if outcomes.len() > 1 => {
+            // One outcome the database refuses must not hold back the rest of the batch
+            // (every 15 s, for ever): each is written alone, with the batch's kv changes
+            // going with the first that succeeds. What still fails stays `received`.
+            tracing::warn!(error = %e, count = outcomes.len(), "a routing batch failed; writing its outcomes one by one");
+            let mut kv = kv_changes.as_slice();
+            let mut written = 0;
+            for outcome in &outcomes {
+                match store.apply_routing(std::slice::from_ref(outcome), kv).await {
+                    Ok(ids) => {
+                        written += ids.len();
+                        kv = &[];
+                    }
+                    Err(e) => {
+                        tracing::error!(message = outcome.message_id, error = %e, "cannot store a routing outcome")
+                    }
+                }
+            }
+            written
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if written < outcomes.len() {
         tracing::info!(
-            skipped = outcomes.len() - written.len(),
-            "messages already routed elsewhere were skipped"
+            skipped = outcomes.len() - written,
+            "messages already routed elsewhere, or not writable, were skipped"
         );
     }
     Ok(())

@@ -101,8 +101,15 @@ impl kv::Host for HostContext {
     }
 
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), kv::KvError>> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
+        if key.is_empty() || key.len() > MAX_KEY_LEN || key.contains('\0') {
             return Ok(Err(kv::KvError::InvalidKey));
+        }
+        // No databases the host runs on store NUL in text, and the 0.1 contract has no
+        // error for it: the call fails, and the message falls back with this reason.
+        if value.contains('\0') {
+            return Err(wasmtime::format_err!(
+                "kv value for `{key}` contains a NUL character"
+            ));
         }
         if value.len() > MAX_VALUE_LEN {
             return Ok(Err(kv::KvError::ValueTooLarge));
