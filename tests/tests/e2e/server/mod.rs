@@ -1,12 +1,14 @@
 //! The server, spoken to over HTTP as a client would: health, the admin token, ACD
-//! groups, SMS connectors and their plugins, bad input, restarts, and `switchyard
-//! serve` as a real process. Each test gets a fresh database, SQLite by default or
-//! PostgreSQL with `SWITCHYARD_TEST_DATABASE=postgres`.
+//! groups, SMS connectors and their plugins, bad input, restarts, durability through
+//! crashes, shutdowns and version switches, and `switchyard serve` as a real process.
+//! Each test gets a fresh database, SQLite by default or PostgreSQL with
+//! `SWITCHYARD_TEST_DATABASE=postgres`.
 
 mod acd_groups;
 mod auth;
 mod bad_input;
 mod connectors;
+mod durability;
 mod inbound;
 mod lifecycle;
 mod plugins;

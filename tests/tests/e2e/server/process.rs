@@ -10,19 +10,34 @@ use std::time::Duration;
 use switchyard_tests::switchyard_bin;
 
 /// A running `switchyard serve` and the lines of its stderr so far.
-struct Server {
+pub(super) struct Server {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Server {
+    /// Starts a server on `database_url` that generates (or reuses) its admin token.
     fn start(database_url: &str) -> Self {
-        let mut child = Command::new(switchyard_bin())
+        Self::spawn(database_url, None)
+    }
+
+    /// Starts a server on `database_url` with `SWITCHYARD_ADMIN_TOKEN=admin_token`.
+    pub(super) fn start_with_admin_token(database_url: &str, admin_token: &str) -> Self {
+        Self::spawn(database_url, Some(admin_token))
+    }
+
+    fn spawn(database_url: &str, admin_token: Option<&str>) -> Self {
+        let mut command = Command::new(switchyard_bin());
+        command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("SWITCHYARD_DATABASE_URL", database_url)
-            .env_remove("SWITCHYARD_ADMIN_TOKEN")
-            .env_remove("SWITCHYARD_LISTEN")
+            .env_remove("SWITCHYARD_LISTEN");
+        match admin_token {
+            Some(token) => command.env("SWITCHYARD_ADMIN_TOKEN", token),
+            None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
+        };
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -45,7 +60,7 @@ impl Server {
     }
 
     /// Waits for the line that starts with `prefix` and returns the rest of it.
-    fn wait_for(&mut self, prefix: &str) -> String {
+    pub(super) fn wait_for(&mut self, prefix: &str) -> String {
         loop {
             match self.lines.recv_timeout(Duration::from_secs(30)) {
                 Ok(line) => {
@@ -61,16 +76,47 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit; returns the rest of stderr.
     fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        self.signal("TERM");
+        let exit = self.child.wait().unwrap();
+        (exit, self.rest_of_stderr())
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, ...) to the process and returns at once.
+    pub(super) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `within` for the process to exit, without blocking the test's
+    /// runtime; returns its exit status and the rest of its stderr.
+    pub(super) async fn exited(
+        mut self,
+        within: Duration,
+    ) -> (std::process::ExitStatus, Vec<String>) {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return (exit, self.rest_of_stderr());
+            }
+            assert!(
+                start.elapsed() < within,
+                "the server did not exit within {within:?}; stderr so far: {:#?}",
+                self.seen
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Everything the process wrote to stderr: the lines seen so far and the rest,
+    /// up to its end (call once the process has exited).
+    fn rest_of_stderr(&mut self) -> Vec<String> {
         let mut rest = std::mem::take(&mut self.seen);
         // The reader thread ends when the process closes stderr, ending this too.
         rest.extend(self.lines.iter());
-        (exit, rest)
+        rest
     }
 }
 
