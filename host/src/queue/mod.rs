@@ -3,6 +3,7 @@
 
 pub mod entry;
 pub mod gateway;
+pub mod rules;
 
 pub use entry::{Communication, Direction, ProcessError, ProcessOutcome, QueueEntry};
 pub use gateway::{HttpMethod, HttpRequestSpec, HttpResponseData, SendResult};

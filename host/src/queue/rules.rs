@@ -1,0 +1,204 @@
+//! The communication queue's rules from seed 000, as plain functions: which
+//! communications enter the queue, and what processing a Pending entry does.
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::{Communication, Direction};
+use crate::channel::Channel;
+
+/// The life cycle state of a queue entry (seed 000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LifeCycleState {
+    Pending,
+    Rejected,
+    Completed,
+    CompletedAndRemoved,
+}
+
+impl LifeCycleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Rejected => "rejected",
+            Self::Completed => "completed",
+            Self::CompletedAndRemoved => "completed_and_removed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Rejected,
+            Self::Completed,
+            Self::CompletedAndRemoved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// Whether the host's own senders are switched on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enabled {
+    pub email: bool,
+    pub sms: bool,
+}
+
+/// Seed 000, "Which Communications are sent to the Queue?": email with the email
+/// server settings enabled, SMS with the SMS server settings enabled, or any
+/// communication that names an external system.
+pub fn enters_queue(
+    communication: &Communication,
+    external_system: Option<&str>,
+    enabled: Enabled,
+) -> bool {
+    external_system.is_some()
+        || match communication.media {
+            Channel::Email => enabled.email,
+            Channel::Sms => enabled.sms,
+            Channel::Device => false,
+        }
+}
+
+/// Why a communication cannot enter the queue, in words for the API's error.
+pub fn refusal(communication: &Communication) -> String {
+    match communication.media {
+        Channel::Email => {
+            "the email server settings are not enabled and no external system is named".into()
+        }
+        Channel::Sms => {
+            "the SMS server settings are not enabled and no external system is named".into()
+        }
+        Channel::Device => "a DEVICE communication needs an external system to process it".into(),
+    }
+}
+
+/// What processing a Pending entry does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Rejected at once with this error description (seed 000's "Error Log").
+    Reject(&'static str),
+    /// Send by email through the host's SMTP server.
+    SendEmail,
+    /// Send by SMS through the host's gateway plugin.
+    SendSms,
+    /// Left to the named external system (a WASM processor or a third party).
+    External,
+}
+
+/// Seed 000's processing tables, row for row. Entries with an external system are
+/// processed by that system, never by the host's senders.
+pub fn plan(
+    communication: &Communication,
+    external_system: Option<&str>,
+    enabled: Enabled,
+) -> Plan {
+    if external_system.is_some() {
+        return Plan::External;
+    }
+    let incoming = communication.direction == Direction::Incoming;
+    match communication.media {
+        Channel::Email if incoming => Plan::Reject("Incoming Emails not Supported"),
+        Channel::Email if !enabled.email => Plan::Reject("Email Server not Enabled"),
+        Channel::Email => Plan::SendEmail,
+        Channel::Sms if incoming => Plan::Reject("Incoming SMS not Supported"),
+        Channel::Sms if !enabled.sms => Plan::Reject("SMS Server not Enabled"),
+        Channel::Sms => Plan::SendSms,
+        Channel::Device => Plan::Reject("DEVICE communications need an External System"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comm(media: Channel, direction: Direction) -> Communication {
+        Communication {
+            media,
+            direction,
+            sender: "a".into(),
+            recipient: "b".into(),
+            subject: None,
+            body: "x".into(),
+        }
+    }
+
+    const ON: Enabled = Enabled {
+        email: true,
+        sms: true,
+    };
+    const OFF: Enabled = Enabled {
+        email: false,
+        sms: false,
+    };
+
+    #[test]
+    fn the_email_table() {
+        use Direction::*;
+        assert_eq!(
+            plan(&comm(Channel::Email, Incoming), None, ON),
+            Plan::Reject("Incoming Emails not Supported")
+        );
+        assert_eq!(
+            plan(&comm(Channel::Email, Outgoing), None, OFF),
+            Plan::Reject("Email Server not Enabled")
+        );
+        assert_eq!(
+            plan(&comm(Channel::Email, Outgoing), None, ON),
+            Plan::SendEmail
+        );
+    }
+
+    #[test]
+    fn the_sms_table() {
+        use Direction::*;
+        assert_eq!(
+            plan(&comm(Channel::Sms, Incoming), None, ON),
+            Plan::Reject("Incoming SMS not Supported")
+        );
+        assert_eq!(
+            plan(&comm(Channel::Sms, Outgoing), None, OFF),
+            Plan::Reject("SMS Server not Enabled")
+        );
+        assert_eq!(plan(&comm(Channel::Sms, Outgoing), None, ON), Plan::SendSms);
+    }
+
+    #[test]
+    fn external_systems_take_their_entries() {
+        let device = comm(Channel::Device, Direction::Outgoing);
+        assert_eq!(plan(&device, Some("cas"), OFF), Plan::External);
+        assert!(enters_queue(&device, Some("cas"), OFF));
+        assert!(!enters_queue(&device, None, ON));
+    }
+
+    #[test]
+    fn only_enabled_media_enter_the_queue() {
+        let email = comm(Channel::Email, Direction::Outgoing);
+        let sms = comm(Channel::Sms, Direction::Outgoing);
+        assert!(enters_queue(
+            &email,
+            None,
+            Enabled {
+                email: true,
+                sms: false
+            }
+        ));
+        assert!(!enters_queue(
+            &sms,
+            None,
+            Enabled {
+                email: true,
+                sms: false
+            }
+        ));
+        assert!(enters_queue(
+            &sms,
+            None,
+            Enabled {
+                email: false,
+                sms: true
+            }
+        ));
+    }
+}
