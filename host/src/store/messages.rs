@@ -504,29 +504,31 @@ async fn write_kv(
             merged.insert((scope.as_str(), key.as_str()), value.as_deref());
         }
     }
-    for ((scope, key), value) in merged {
-        match value {
-            Some(value) => {
-                sqlx::query(
-                    "INSERT INTO plugin_kv (scope, key, value, updated_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, \
-                     updated_at = excluded.updated_at",
-                )
-                .bind(scope)
-                .bind(key)
-                .bind(value)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM plugin_kv WHERE scope = $1 AND key = $2")
-                    .bind(scope)
-                    .bind(key)
-                    .execute(&mut *conn)
-                    .await?;
-            }
+    // One statement per chunk of upserts and of deletes, not one per key: routers such
+    // as the keyword router write a key for nearly every message.
+    let (sets, deletes): (Vec<_>, Vec<_>) = merged.into_iter().partition(|(_, v)| v.is_some());
+    for chunk in sets.chunks(ROWS_PER_STATEMENT) {
+        let mut q = query(format!(
+            "INSERT INTO plugin_kv (scope, key, value, updated_at) VALUES {} \
+             ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+            placeholders(chunk.len(), 4)
+        ));
+        for ((scope, key), value) in chunk {
+            q = q
+                .bind(scope.to_string())
+                .bind(key.to_string())
+                .bind(value.map(str::to_owned))
+                .bind(now);
         }
+        q.execute(&mut *conn).await?;
+    }
+    for ((scope, key), _) in deletes {
+        sqlx::query("DELETE FROM plugin_kv WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
