@@ -131,25 +131,37 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// On the backend [`test_backend_is_postgres`] chooses.
     pub async fn new() -> Self {
         if test_backend_is_postgres() {
-            let name = format!("sy_test_{}", hex_id());
-            postgres_admin(&format!("CREATE DATABASE {name}")).await;
-            let admin = postgres_admin_url();
-            let base = admin.rsplit_once('/').expect("a URL with a database").0;
-            Self {
-                url: format!("{base}/{name}"),
-                _dir: None,
-                postgres_name: Some(name),
-            }
+            Self::postgres().await
         } else {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let url = format!("sqlite://{}", dir.path().join("switchyard.db").display());
-            Self {
-                url,
-                _dir: Some(dir),
-                postgres_name: None,
-            }
+            Self::sqlite()
+        }
+    }
+
+    /// A fresh SQLite file in a temporary directory, whatever the environment says
+    /// (the ingest benchmark measures both backends in one run).
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("switchyard.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+            postgres_name: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database on [`postgres_admin_url`]'s server.
+    pub async fn postgres() -> Self {
+        let name = format!("sy_test_{}", hex_id());
+        postgres_admin(&format!("CREATE DATABASE {name}")).await;
+        let admin = postgres_admin_url();
+        let base = admin.rsplit_once('/').expect("a URL with a database").0;
+        Self {
+            url: format!("{base}/{name}"),
+            _dir: None,
+            postgres_name: Some(name),
         }
     }
 }
