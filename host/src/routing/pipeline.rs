@@ -78,8 +78,8 @@ pub struct Workers {
 impl Workers {
     /// Stops the scanner, then waits for the ingest writer (which ends once every
     /// [`Ingest`] handle is dropped, i.e. after the last request) and for the router to
-    /// finish what it was handed. Messages still unrouted stay stored and are routed
-    /// on the next start.
+    /// finish the batch in hand. Messages still unrouted stay stored and are routed on
+    /// the next start.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let all = futures_join(self.tasks);
@@ -117,8 +117,8 @@ pub fn start(context: RouterContext) -> (Ingest, Workers) {
             job_queue,
             routes.clone(),
         )),
-        tokio::spawn(scanner(context.store.clone(), routes, stopped)),
-        tokio::spawn(router(context, route_queue)),
+        tokio::spawn(scanner(context.store.clone(), routes, stopped.clone())),
+        tokio::spawn(router(context, route_queue, stopped)),
     ];
     (Ingest { jobs }, Workers { stop, tasks })
 }
@@ -232,7 +232,11 @@ async fn scanner(
     }
 }
 
-async fn router(context: RouterContext, mut queue: mpsc::Receiver<PendingMessage>) {
+async fn router(
+    context: RouterContext,
+    mut queue: mpsc::Receiver<PendingMessage>,
+    stopped: watch::Receiver<bool>,
+) {
     let mut batch = Vec::with_capacity(ROUTE_BATCH);
     while queue.recv_many(&mut batch, ROUTE_BATCH).await > 0 {
         let mut messages = std::mem::take(&mut batch);
@@ -246,6 +250,11 @@ async fn router(context: RouterContext, mut queue: mpsc::Receiver<PendingMessage
         if let Err(e) = route_batch(&context, messages).await {
             // Left `received`: the scanner hands them over again once the lease ends.
             tracing::error!(error = %e, count, "cannot route a batch; it will be retried");
+        }
+        // Stopping: the batch in hand is done; a backlog behind it stays stored and is
+        // routed at the next start, rather than holding up the shutdown.
+        if *stopped.borrow() {
+            break;
         }
     }
 }
