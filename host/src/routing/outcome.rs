@@ -72,6 +72,19 @@ pub struct NewInteraction {
     pub user_data: Vec<(String, String)>,
 }
 
+impl NewInteraction {
+    /// What the connector alone decides: its subject, no priority, no user data. Used
+    /// by direct routing and by the fallback group.
+    fn plain(connector: &SmsConnector, group: i64) -> Self {
+        Self {
+            acd_group: group,
+            priority: 0,
+            subject: connector.incoming_subject.clone(),
+            user_data: Vec::new(),
+        }
+    }
+}
+
 /// A communication for the queue, created by routing (a routing application's reply).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewQueueEntry {
@@ -188,19 +201,9 @@ pub fn direct(
     let Some(group) = connector.acd_group else {
         // The connector rules require a group for direct routing; a row without one
         // was edited by hand, and the message is parked with the reason.
-        return unroutable(
-            message,
-            connector,
-            None,
-            "the direct connector has no ACD group",
-        );
+        return unroutable(message, connector, "the direct connector has no ACD group");
     };
-    let interaction = NewInteraction {
-        acd_group: group,
-        priority: 0,
-        subject: connector.incoming_subject.clone(),
-        user_data: Vec::new(),
-    };
+    let interaction = NewInteraction::plain(connector, group);
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
@@ -415,12 +418,7 @@ fn fail_with(
             conversation: None,
         };
     };
-    let interaction = NewInteraction {
-        acd_group: group,
-        priority: 0,
-        subject: connector.incoming_subject.clone(),
-        user_data: Vec::new(),
-    };
+    let interaction = NewInteraction::plain(connector, group);
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
@@ -436,13 +434,8 @@ fn fail_with(
     }
 }
 
-fn unroutable(
-    message: &PendingMessage,
-    connector: &SmsConnector,
-    plugin: Option<&PluginRef>,
-    reason: &str,
-) -> Routed {
-    let mut rec = record(connector, plugin, "unroutable");
+fn unroutable(message: &PendingMessage, connector: &SmsConnector, reason: &str) -> Routed {
+    let mut rec = record(connector, None, "unroutable");
     rec.reason = Some(reason.to_owned());
     Routed {
         message_id: message.id,

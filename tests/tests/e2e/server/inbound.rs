@@ -461,6 +461,12 @@ async fn routed_connector(app: &TestApp, plugin: &str, settings: Value) -> (Valu
                 "incoming_subject": "SMS", "plugin_settings": settings }),
     )
     .await;
+    upload(app, &connector, plugin).await;
+    (connector, fallback)
+}
+
+/// Uploads `plugin` to `connector`; the first upload becomes the active version.
+async fn upload(app: &TestApp, connector: &Value, plugin: &str) {
     let response = app
         .admin(
             Method::POST,
@@ -472,7 +478,6 @@ async fn routed_connector(app: &TestApp, plugin: &str, settings: Value) -> (Valu
         .await
         .unwrap();
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    (connector, fallback)
 }
 
 fn keyword_settings() -> Value {
@@ -681,17 +686,7 @@ async fn without_a_plugin_or_a_fallback_group_the_reason_is_kept() {
                 "routing_type": "routing_application" }),
     )
     .await;
-    let response = app
-        .admin(
-            Method::POST,
-            &format!("/api/v1/connectors/sms/{}/plugins", connector["id"]),
-        )
-        .header("content-type", "application/wasm")
-        .body(plugin_bytes("hostile"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
+    upload(&app, &connector, "hostile").await;
     let mut body = sms(CUSTOMER, "trap", "n-2");
     body["to"] = json!("+4930123457");
     let id = accepted(&app, "", &body).await;
