@@ -1,9 +1,22 @@
-//! The communication queue: outbound (and refused inbound) communications, how they are
-//! processed, and what gateways and external systems report back.
+//! The communication queue (seeds 000 and 001): outbound communications and how they
+//! are processed, by the host's own senders (SMTP, SMS gateway plugins) or by external
+//! systems, with their text statuses, delivery receipts and rate limits.
 
+pub mod communication;
+pub mod email;
 pub mod entry;
 pub mod gateway;
+pub mod processor;
+pub mod rate;
+pub mod record;
 pub mod rules;
+pub mod segments;
+pub mod settings;
+pub mod sms;
+pub mod status;
 
 pub use entry::{Communication, Direction, ProcessError, ProcessOutcome, QueueEntry};
 pub use gateway::{HttpMethod, HttpRequestSpec, HttpResponseData, SendResult};
+pub use record::{EntryRecord, ExternalSystem, Settlement, SystemKind};
+pub use rules::LifeCycleState;
+pub use status::TextStatus;

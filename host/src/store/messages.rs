@@ -23,7 +23,7 @@ use crate::runtime::host::KvChanges;
 pub const ROUTING_LEASE_MS: i64 = 15_000;
 /// Rows per multi-row statement: far below both backends' parameter limits
 /// (SQLite 32,766; PostgreSQL 65,535) with up to 12 columns.
-const ROWS_PER_STATEMENT: usize = 200;
+pub(super) const ROWS_PER_STATEMENT: usize = 200;
 
 /// A post to store, for connector `connector_id`.
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ impl Style {
 }
 
 /// `($1, $2, ...), (...)` for `rows` rows of `columns` parameters.
-fn placeholders(style: Style, rows: usize, columns: usize) -> String {
+pub(super) fn placeholders(style: Style, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
             let params: Vec<String> = (0..columns)
@@ -83,7 +83,7 @@ fn placeholders(style: Style, rows: usize, columns: usize) -> String {
 }
 
 /// `$first, $first+1, ...` for an `IN (...)` list.
-fn list(style: Style, first: usize, count: usize) -> String {
+pub(super) fn list(style: Style, first: usize, count: usize) -> String {
     (first..first + count)
         .map(|i| style.param(i))
         .collect::<Vec<_>>()
@@ -519,7 +519,7 @@ async fn write_conversations(
     Ok(())
 }
 
-async fn write_kv(
+pub(super) async fn write_kv(
     conn: &mut AnyConnection,
     style: Style,
     kv: &[(String, KvChanges)],

@@ -8,9 +8,11 @@
 
 mod acd_groups;
 mod connectors;
+mod external;
 mod interactions;
 pub mod messages;
 mod plugins;
+pub mod queue;
 mod settings;
 
 use std::str::FromStr;

@@ -1,0 +1,130 @@
+//! Sends an email queue entry through the configured SMTP server with lettre.
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::EntryRecord;
+use super::settings::{EmailSettings, TlsMode};
+
+/// Why an email was not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailError {
+    /// The SMTP reply code (`550`), or `SMTP-CONNECT` / `SMTP-MESSAGE` when the server
+    /// never answered or the message could not be built.
+    pub code: String,
+    pub description: String,
+    /// A 4xx reply or a connection problem: the same message may go through later.
+    pub transient: bool,
+    /// Whether the server answered at all (then the message was refused, not unsent).
+    pub answered: bool,
+}
+
+/// The SMTP connection described by `settings`.
+pub fn transport(
+    settings: &EmailSettings,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailError> {
+    let host = settings.host.as_str();
+    let tls = |required: bool| {
+        TlsParameters::new(host.to_owned())
+            .map(|p| {
+                if required {
+                    Tls::Wrapper(p)
+                } else {
+                    Tls::Required(p)
+                }
+            })
+            .map_err(|e| EmailError {
+                code: "SMTP-TLS".into(),
+                description: format!("cannot set up TLS for {host}: {e}"),
+                transient: false,
+                answered: false,
+            })
+    };
+    let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(settings.port)
+        .timeout(Some(Duration::from_secs(settings.timeout_seconds)))
+        .tls(match settings.tls {
+            TlsMode::None => Tls::None,
+            TlsMode::Starttls => tls(false)?,
+            TlsMode::Tls => tls(true)?,
+        });
+    let builder = match (&settings.username, &settings.password) {
+        (Some(user), Some(password)) => {
+            builder.credentials(Credentials::new(user.clone(), password.clone()))
+        }
+        _ => builder,
+    };
+    Ok(builder.build())
+}
+
+/// The MIME message for `entry`: plain UTF-8 text, with a Message-ID made from the
+/// entry number so a mail resent after a crash can be recognised as the same one.
+pub fn message(entry: &EntryRecord, settings: &EmailSettings) -> Result<Message, EmailError> {
+    let invalid = |what: &str, e: &dyn std::fmt::Display| EmailError {
+        code: "SMTP-MESSAGE".into(),
+        description: format!("{what}: {e}"),
+        transient: false,
+        answered: false,
+    };
+    let c = &entry.communication;
+    let from: Mailbox = c.sender.parse().map_err(|e| invalid("sender", &e))?;
+    let to: Mailbox = c.recipient.parse().map_err(|e| invalid("recipient", &e))?;
+    let domain = c
+        .sender
+        .rsplit_once('@')
+        .map_or(settings.host.as_str(), |(_, d)| d);
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(c.subject.clone().unwrap_or_default())
+        .message_id(Some(format!(
+            "<switchyard-queue-{}@{domain}>",
+            entry.number
+        )))
+        .header(ContentType::TEXT_PLAIN)
+        .body(c.body.clone())
+        .map_err(|e| invalid("message", &e))
+}
+
+/// Sends `entry` once; the caller decides about retries.
+pub async fn send(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    message: Message,
+) -> Result<String, EmailError> {
+    match transport.send(message).await {
+        Ok(response) => Ok(format!(
+            "{} {}",
+            response.code(),
+            response.message().collect::<Vec<_>>().join(" ")
+        )
+        .trim()
+        .to_owned()),
+        Err(e) => {
+            let answered = e.status().is_some();
+            Err(EmailError {
+                code: e
+                    .status()
+                    .map_or_else(|| "SMTP-CONNECT".to_owned(), |code| code.to_string()),
+                description: error_text(&e),
+                transient: e.is_transient() || !answered,
+                answered,
+            })
+        }
+    }
+}
+
+/// lettre's error with its sources, which hold the server's own words.
+fn error_text(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}

@@ -1,0 +1,670 @@
+//! Processing Pending queue entries (seed 000's tables): the [`Processor`] claims due
+//! entries, applies [`rules::plan`], and hands them to the SMTP sender, the SMS gateway
+//! plugin or the external system's plugin. A background worker runs it continuously;
+//! the API runs it for one entry or for all on demand.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use super::rate::Slot;
+use super::rules::{self, Enabled, Plan};
+use super::settings::{EmailSettings, SmsSettings};
+use super::sms::{self, Attempt};
+use super::{EntryRecord, LifeCycleState, ProcessOutcome, Settlement, TextStatus, email};
+use crate::routing::env::BatchKv;
+use crate::runtime::host::{KvChanges, NoStaffing};
+use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
+use crate::store::queue::{ClaimScope, Claimed};
+use crate::store::{Backend, Store, StoreError};
+
+/// How many entries are handled at once: sends wait on the network, so many can be
+/// in flight, but each holds a claim that must not run out while it waits its turn.
+const IN_FLIGHT: usize = 128;
+/// A claim on an entry that is not being sent yet (rules, scheduling, plugins).
+const CLAIM_MS: i64 = 60_000;
+/// How often the worker looks for due entries when nothing wakes it sooner.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Who settles entries, in their log information.
+const BY: &str = "queue processor";
+
+/// The queue's processing, shared by the background worker and the API.
+#[derive(Clone)]
+pub struct Processor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    runtime: Arc<Runtime>,
+    limits: Limits,
+    http: reqwest::Client,
+    permits: Arc<Semaphore>,
+    wake: Notify,
+}
+
+/// What a "process" call did, for the API's answer.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Summary {
+    /// Entries claimed and handled by this call.
+    pub processed: usize,
+    /// How many of them ended in each text status (waiting ones are `queued`).
+    pub statuses: HashMap<TextStatus, usize>,
+}
+
+/// Why the API could not process one entry now.
+#[derive(Debug, thiserror::Error)]
+pub enum NotProcessed {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl Processor {
+    pub fn new(store: Store, runtime: Arc<Runtime>, limits: Limits) -> Self {
+        // reqwest and lettre share rustls with the ring provider; installing it as the
+        // process default keeps either from guessing. A second install is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("the HTTP client builds with its defaults");
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                runtime,
+                limits,
+                http,
+                permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// Tells the worker there is new work (an entry was created or settings changed).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Processes one Pending entry now and returns it as it is afterwards.
+    pub async fn process_one(&self, number: i64) -> Result<EntryRecord, NotProcessed> {
+        let scope = ClaimScope {
+            number: Some(number),
+            up_to: None,
+            ignore_leases: false,
+        };
+        let (claimed, tasks) = self.pass(scope, 1).await?;
+        if claimed == 0 {
+            let entry = self.inner.store.entry(number).await?;
+            return Err(NotProcessed::Conflict(
+                why_not(&entry, &self.inner.store).await,
+            ));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+        Ok(self.inner.store.entry(number).await?)
+    }
+
+    /// Processes every entry that was Pending and due when the call began, and waits
+    /// until each is settled or waiting for its rate-limit slot.
+    pub async fn process_all(&self) -> Result<Summary, StoreError> {
+        let up_to = self.inner.store.last_entry_number().await?;
+        let mut numbers = Vec::new();
+        loop {
+            let scope = ClaimScope {
+                number: None,
+                up_to: Some(up_to),
+                ignore_leases: false,
+            };
+            let room = self.inner.permits.available_permits().max(1);
+            let (claimed, tasks) = self.pass_numbers(scope, room as i64).await?;
+            if claimed.is_empty() {
+                break;
+            }
+            numbers.extend(claimed);
+            for task in tasks {
+                let _ = task.await;
+            }
+        }
+        let mut summary = Summary {
+            processed: numbers.len(),
+            ..Summary::default()
+        };
+        for number in numbers {
+            let entry = self.inner.store.entry(number).await?;
+            *summary.statuses.entry(entry.status).or_default() += 1;
+        }
+        Ok(summary)
+    }
+
+    async fn pass(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+    ) -> Result<(usize, Vec<JoinHandle<()>>), StoreError> {
+        let (numbers, tasks) = self.pass_numbers(scope, limit).await?;
+        Ok((numbers.len(), tasks))
+    }
+
+    /// Claims up to `limit` due entries and starts handling each; returns their
+    /// numbers and the tasks sending them.
+    async fn pass_numbers(
+        &self,
+        scope: ClaimScope,
+        limit: i64,
+    ) -> Result<(Vec<i64>, Vec<JoinHandle<()>>), StoreError> {
+        let store = &self.inner.store;
+        let claimed = store.claim_due(scope, CLAIM_MS, limit).await?;
+        if claimed.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let numbers = claimed.iter().map(|c| c.entry.number).collect();
+        let email = store.email_settings().await?;
+        let sms = store.sms_settings().await?;
+        let enabled = Enabled {
+            email: email.enabled,
+            sms: sms.enabled,
+        };
+        let settings = Arc::new((email, sms));
+        // SMS without a slot get one first, all together and in number order.
+        let (unscheduled, ready): (Vec<Claimed>, Vec<Claimed>) =
+            claimed.into_iter().partition(|c| {
+                c.entry.send_at.is_none() && plan_of(&c.entry, enabled) == Plan::SendSms
+            });
+        let slots = store
+            .schedule_sms(&unscheduled, settings.1.max_wait_seconds as i64 * 1_000)
+            .await?;
+        let mut due = ready;
+        for (claimed, slot) in unscheduled.into_iter().zip(slots) {
+            match slot {
+                Slot::At(at) if at <= crate::store::now_ms() => due.push(claimed),
+                Slot::At(_) => {}
+                Slot::TooLate(at) => {
+                    let waited = (at - claimed.entry.log.created_at) / 1_000;
+                    let settlement = Settlement::rejected(
+                        TextStatus::Unsent,
+                        "RATE-LIMIT-WAIT",
+                        format!(
+                            "{} would wait {waited} s for its next free second, more than the \
+                             SMS settings' max_wait_seconds ({} s)",
+                            claimed.entry.communication.sender, settings.1.max_wait_seconds
+                        ),
+                    );
+                    self.settle(&claimed, &settlement, None).await;
+                }
+            }
+        }
+        due.sort_by_key(|c| c.entry.number);
+        let mut tasks = Vec::with_capacity(due.len());
+        for claimed in due {
+            let permit = self
+                .inner
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let (this, settings) = (self.clone(), settings.clone());
+            tasks.push(tokio::spawn(async move {
+                this.handle(claimed, &settings.0, &settings.1).await;
+                drop(permit);
+            }));
+        }
+        Ok((numbers, tasks))
+    }
+
+    /// Processes one claimed, due entry by seed 000's tables.
+    async fn handle(&self, claimed: Claimed, email: &EmailSettings, sms: &SmsSettings) {
+        let enabled = Enabled {
+            email: email.enabled,
+            sms: sms.enabled,
+        };
+        match plan_of(&claimed.entry, enabled) {
+            Plan::Reject(text) => {
+                let code = if text.contains("not Enabled") {
+                    "SERVER-NOT-ENABLED"
+                } else {
+                    "NOT-SUPPORTED"
+                };
+                let settlement = Settlement::rejected(TextStatus::Unsent, code, text);
+                self.settle(&claimed, &settlement, None).await;
+            }
+            Plan::SendEmail => self.send_email(&claimed, email).await,
+            Plan::SendSms => self.send_sms(&claimed, sms).await,
+            Plan::External => self.run_external(&claimed).await,
+        }
+    }
+
+    async fn settle(
+        &self,
+        claimed: &Claimed,
+        settlement: &Settlement,
+        kv: Option<(String, KvChanges)>,
+    ) {
+        let kv = kv.filter(|(_, changes)| !changes.is_empty());
+        match self
+            .inner
+            .store
+            .settle_entry(claimed.entry.number, &claimed.token, settlement, BY, kv)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                entry = claimed.entry.number,
+                "the entry's claim was lost before it was settled; its new holder settles it"
+            ),
+            // The claim runs out and the entry is processed again; for SMS the gateway
+            // sees the same idempotency key.
+            Err(e) => tracing::error!(
+                entry = claimed.entry.number,
+                error = %e,
+                "cannot settle a queue entry; it is retried when its claim runs out"
+            ),
+        }
+    }
+
+    async fn mark_sending(
+        &self,
+        claimed: &Claimed,
+        attempt: u32,
+        lease_ms: i64,
+        detail: &str,
+    ) -> bool {
+        match self
+            .inner
+            .store
+            .mark_sending(claimed, attempt, lease_ms, detail)
+            .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::error!(entry = claimed.entry.number, error = %e, "cannot mark an entry as sending");
+                false
+            }
+        }
+    }
+
+    async fn send_email(&self, claimed: &Claimed, settings: &EmailSettings) {
+        let entry = &claimed.entry;
+        let (transport, message) = match email::transport(settings)
+            .and_then(|t| Ok((t, email::message(entry, settings)?)))
+        {
+            Ok(both) => both,
+            Err(e) => {
+                let settlement = Settlement::rejected(TextStatus::Failed, &e.code, e.description);
+                return self.settle(claimed, &settlement, None).await;
+            }
+        };
+        let per_try = settings.timeout_seconds as i64 * 1_000;
+        let mut attempt = entry.attempts;
+        loop {
+            attempt += 1;
+            let lease = per_try * 3 + 30_000;
+            let detail = format!("to {}:{} (attempt {attempt})", settings.host, settings.port);
+            if !self.mark_sending(claimed, attempt, lease, &detail).await {
+                return;
+            }
+            match email::send(&transport, message.clone()).await {
+                Ok(reply) => {
+                    let settlement = Settlement::completed(TextStatus::Sent, Some(reply));
+                    return self.settle(claimed, &settlement, None).await;
+                }
+                Err(e) if e.transient && attempt < settings.max_attempts => {
+                    tracing::warn!(entry = entry.number, code = %e.code, "email not sent yet: {}", e.description);
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => {
+                    let status = if e.answered {
+                        TextStatus::Failed
+                    } else {
+                        TextStatus::Unsent
+                    };
+                    let description = if attempt > 1 {
+                        format!("{} (after {attempt} attempts)", e.description)
+                    } else {
+                        e.description
+                    };
+                    let settlement = Settlement::rejected(status, &e.code, description);
+                    return self.settle(claimed, &settlement, None).await;
+                }
+            }
+        }
+    }
+
+    async fn send_sms(&self, claimed: &Claimed, settings: &SmsSettings) {
+        let entry = &claimed.entry;
+        let hash = settings
+            .gateway_plugin
+            .clone()
+            .expect("enabled SMS settings name a gateway plugin");
+        let plugin = match self.plugin(&hash, World::Gateway).await {
+            Ok(plugin) => plugin,
+            Err(description) => {
+                let settlement =
+                    Settlement::rejected(TextStatus::Unsent, "PLUGIN-LOAD", description);
+                return self.settle(claimed, &settlement, None).await;
+            }
+        };
+        let env = match self.env(
+            &settings.settings,
+            "gateway".into(),
+            format!("gateway={}", &hash[..12.min(hash.len())]),
+        ) {
+            Ok(env) => env,
+            Err(description) => {
+                let settlement =
+                    Settlement::rejected(TextStatus::Unsent, "GW-SETTINGS", description);
+                return self.settle(claimed, &settlement, None).await;
+            }
+        };
+        let timeout = Duration::from_secs(settings.timeout_seconds);
+        let queue_entry = entry.to_queue_entry();
+        let mut kv = KvChanges::default();
+        let mut attempt = entry.attempts;
+        loop {
+            attempt += 1;
+            let lease = settings.timeout_seconds as i64 * 1_000 * 2 + 30_000;
+            let detail = format!("to the gateway (attempt {attempt})");
+            if !self.mark_sending(claimed, attempt, lease, &detail).await {
+                return;
+            }
+            let outcome = sms::attempt(
+                &self.inner.http,
+                &plugin,
+                &env,
+                &self.inner.limits,
+                &queue_entry,
+                timeout,
+                &mut kv,
+            )
+            .await;
+            let settlement = match outcome {
+                Attempt::Sent(reference) => {
+                    let mut s = Settlement::completed(
+                        TextStatus::Sent,
+                        reference.as_ref().map(|r| format!("gateway reference {r}")),
+                    );
+                    s.gateway_reference = reference;
+                    s
+                }
+                Attempt::Refused(e) => {
+                    Settlement::rejected(TextStatus::Failed, &e.code, e.description)
+                }
+                Attempt::Broken(e) => {
+                    Settlement::rejected(TextStatus::Unsent, &e.code, e.description)
+                }
+                Attempt::Retry(e) if attempt < settings.max_attempts => {
+                    tracing::warn!(entry = entry.number, code = %e.code, "SMS not sent yet: {}", e.description);
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Attempt::Retry(e) => Settlement::rejected(
+                    TextStatus::Unsent,
+                    &e.code,
+                    format!("{} (gave up after {attempt} attempts)", e.description),
+                ),
+            };
+            return self
+                .settle(claimed, &settlement, Some(("gateway".into(), kv)))
+                .await;
+        }
+    }
+
+    /// Hands a DEVICE (or any) entry to its external system's plugin.
+    async fn run_external(&self, claimed: &Claimed) {
+        let entry = &claimed.entry;
+        let name = entry
+            .external_system
+            .clone()
+            .expect("External plans name a system");
+        let system = match self.inner.store.external_system(&name).await {
+            Ok(system) => system,
+            Err(e) => {
+                let settlement =
+                    Settlement::rejected(TextStatus::Unsent, "EXTERNAL-SYSTEM", e.to_string());
+                return self.settle(claimed, &settlement, None).await;
+            }
+        };
+        let Some(hash) = system.plugin.clone() else {
+            // A third party's entry: claimed only by mistake (its kind changed). Leave it.
+            let _ = self
+                .inner
+                .store
+                .release_entry(entry.number, &claimed.token)
+                .await;
+            return;
+        };
+        let detail = format!("processing by external system {name}");
+        if !self
+            .mark_sending(claimed, entry.attempts + 1, CLAIM_MS, &detail)
+            .await
+        {
+            return;
+        }
+        let plugin = match self.plugin(&hash, World::ExternalSystem).await {
+            Ok(plugin) => plugin,
+            Err(description) => {
+                let settlement =
+                    Settlement::rejected(TextStatus::Unsent, "PLUGIN-LOAD", description);
+                return self.settle(claimed, &settlement, None).await;
+            }
+        };
+        let scope = format!("external-system:{name}");
+        let env = match self.env(
+            &system.settings,
+            scope.clone(),
+            format!("external-system={name}"),
+        ) {
+            Ok(env) => env,
+            Err(description) => {
+                let settlement =
+                    Settlement::rejected(TextStatus::Unsent, "EXTERNAL-SETTINGS", description);
+                return self.settle(claimed, &settlement, None).await;
+            }
+        };
+        let (limits, queue_entry) = (self.inner.limits, entry.to_queue_entry());
+        let ran =
+            tokio::task::spawn_blocking(move || plugin.process(&env, &limits, &queue_entry)).await;
+        let (settlement, kv) = match ran {
+            Ok(Ok(invocation)) => (
+                match invocation.value {
+                    ProcessOutcome::Completed(note) => {
+                        Settlement::completed(TextStatus::Sent, note)
+                    }
+                    ProcessOutcome::Rejected(e) => {
+                        Settlement::rejected(TextStatus::Failed, &e.code, e.description)
+                    }
+                },
+                Some((scope, invocation.kv_changes)),
+            ),
+            Ok(Err(e)) => (
+                Settlement::rejected(
+                    TextStatus::Failed,
+                    &format!("PLUGIN-{}", e.kind().to_uppercase()),
+                    format!("external system {name}'s plugin failed: {e}"),
+                ),
+                None,
+            ),
+            Err(join) => (
+                Settlement::rejected(TextStatus::Failed, "PLUGIN-PANICKED", join.to_string()),
+                None,
+            ),
+        };
+        self.settle(claimed, &settlement, kv).await;
+    }
+
+    /// The plugin with content hash `hash`, loaded from the store if this host has not
+    /// loaded it yet.
+    async fn plugin(&self, hash: &str, world: World) -> Result<Arc<Plugin>, String> {
+        if let Some(plugin) = self.inner.runtime.loaded(hash) {
+            return Ok(plugin);
+        }
+        let bytes = self
+            .inner
+            .store
+            .queue_plugin_component(hash)
+            .await
+            .map_err(|e| format!("cannot read plugin {hash}: {e}"))?;
+        let runtime = self.inner.runtime.clone();
+        tokio::task::spawn_blocking(move || runtime.load_as(&bytes, world))
+            .await
+            .map_err(|e| format!("loading plugin {hash} panicked: {e}"))?
+            .map_err(|e| format!("plugin {hash} does not load: {e}"))
+    }
+
+    fn env(
+        &self,
+        settings: &serde_json::Value,
+        kv_scope: String,
+        label: String,
+    ) -> Result<HostEnv, String> {
+        let settings = Settings::from_value(settings.clone()).map_err(|e| e.to_string())?;
+        Ok(HostEnv {
+            settings: Arc::new(settings),
+            kv: Arc::new(BatchKv::new(
+                self.inner.store.clone(),
+                tokio::runtime::Handle::current(),
+            )),
+            kv_scope,
+            staffing: Arc::new(NoStaffing),
+            label,
+        })
+    }
+}
+
+fn plan_of(entry: &EntryRecord, enabled: Enabled) -> Plan {
+    rules::plan(
+        &entry.communication,
+        entry.external_system.as_deref(),
+        enabled,
+    )
+}
+
+/// 0.5 s, 1 s, 2 s, ... at most 8 s between attempts.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500 << attempt.saturating_sub(1).min(4))
+}
+
+/// Why `entry` was not claimed for processing, in words for the API.
+async fn why_not(entry: &EntryRecord, store: &Store) -> String {
+    let number = entry.number;
+    if entry.state != LifeCycleState::Pending {
+        return format!(
+            "queue entry {number} is {}; only pending entries are processed",
+            entry.state.as_str()
+        );
+    }
+    if let Some(system) = &entry.external_system
+        && let Ok(s) = store.external_system(system).await
+        && s.plugin.is_none()
+    {
+        return format!(
+            "queue entry {number} is processed by the third-party system `{system}` \
+             through the web API"
+        );
+    }
+    if let Some(at) = entry.send_at.filter(|at| *at > crate::store::now_ms()) {
+        return format!(
+            "queue entry {number} is queued behind its sending number's rate limit until {at} \
+             (ms since the epoch)"
+        );
+    }
+    format!("queue entry {number} is being processed right now")
+}
+
+/// The background worker: processes due entries as they come, until stopped.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    permits: Arc<Semaphore>,
+}
+
+impl Worker {
+    pub fn start(processor: Processor, backend: Backend) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let permits = processor.inner.permits.clone();
+        let task = tokio::spawn(async move {
+            // A single SQLite node knows any claim in the file is its own from before a
+            // crash; on PostgreSQL another node may hold them, so they must run out.
+            let mut ignore_leases = backend == Backend::Sqlite;
+            loop {
+                if *stopped.borrow() {
+                    return;
+                }
+                let room = processor.inner.permits.available_permits() as i64;
+                let scope = ClaimScope {
+                    number: None,
+                    up_to: None,
+                    ignore_leases,
+                };
+                let claimed = if room == 0 {
+                    0
+                } else {
+                    match processor.pass(scope, room).await {
+                        Ok((claimed, _tasks)) => claimed,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the queue worker cannot claim entries");
+                            0
+                        }
+                    }
+                };
+                ignore_leases = false;
+                if claimed as i64 == room && room > 0 {
+                    continue;
+                }
+                let wait = match processor.inner.store.next_slot().await {
+                    Ok(Some(at)) => {
+                        let ms =
+                            (at - crate::store::now_ms()).clamp(5, IDLE_POLL.as_millis() as i64);
+                        Duration::from_millis(ms as u64)
+                    }
+                    _ => IDLE_POLL,
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = processor.inner.wake.notified() => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        });
+        Self {
+            stop,
+            task,
+            permits,
+        }
+    }
+
+    /// Stops claiming and waits up to `grace` for the entries being sent. Entries still
+    /// unsettled keep their claims, which run out, and are sent again (with the same
+    /// idempotency key) by the next worker.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let all = self.permits.acquire_many(IN_FLIGHT as u32);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!(
+                "queue entries still sending after {grace:?}; they are resent on restart"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(2));
+        assert_eq!(backoff(9), Duration::from_secs(8));
+    }
+}

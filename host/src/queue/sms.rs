@@ -1,0 +1,177 @@
+//! Sends an SMS entry through the gateway plugin: the plugin describes the HTTP request,
+//! the host performs it with reqwest (timeout, bounded retries, an idempotency key),
+//! and the plugin reads the answer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, QueueEntry, SendResult};
+use crate::runtime::host::KvChanges;
+use crate::runtime::{HostEnv, InvokeError, Limits, Plugin};
+
+/// The most of a gateway's answer handed to the plugin: SMS gateways answer with a
+/// few hundred bytes; a larger body is cut rather than buffered without bound.
+pub const MAX_RESPONSE_BODY: usize = 64 << 10;
+
+/// The header that makes a resent entry the same request to the gateway.
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// The idempotency key of entry `number`: stable across retries and restarts.
+pub fn idempotency_key(number: u64) -> String {
+    format!("switchyard-{number}")
+}
+
+/// How one attempt ended.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The gateway accepted it, with its reference for receipts if it gave one.
+    Sent(Option<String>),
+    /// The gateway (or the plugin on its behalf) refused it for good.
+    Refused(ProcessError),
+    /// Worth trying again: the gateway asked for it or could not be reached.
+    Retry(ProcessError),
+    /// The plugin broke (trap, timeout, invalid request): retrying would not help.
+    Broken(ProcessError),
+}
+
+/// One attempt: build the request in the plugin, send it, let the plugin judge the
+/// answer. Plugin calls run on blocking threads; kv writes are collected in `kv`.
+pub async fn attempt(
+    client: &reqwest::Client,
+    plugin: &Arc<Plugin>,
+    env: &HostEnv,
+    limits: &Limits,
+    entry: &QueueEntry,
+    timeout: Duration,
+    kv: &mut KvChanges,
+) -> Attempt {
+    let built = {
+        let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
+        tokio::task::spawn_blocking(move || plugin.build_request(&env, &limits, &entry)).await
+    };
+    let request = match built {
+        Err(join) => return Attempt::Broken(plugin_error("panicked", &join.to_string())),
+        Ok(Err(e)) => return Attempt::Broken(invoke_error("build-request", &e)),
+        Ok(Ok(invocation)) => {
+            merge(kv, invocation.kv_changes);
+            match invocation.value {
+                Err(refusal) => return Attempt::Refused(refusal),
+                Ok(request) => request,
+            }
+        }
+    };
+    if let Err(problem) = request.check() {
+        return Attempt::Broken(plugin_error("invalid_request", &problem));
+    }
+    let response = match perform(client, &request, entry.number, timeout).await {
+        Ok(response) => response,
+        Err(e) => return Attempt::Retry(e),
+    };
+    let judged = {
+        let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
+        tokio::task::spawn_blocking(move || plugin.parse_response(&env, &limits, &entry, &response))
+            .await
+    };
+    match judged {
+        Err(join) => Attempt::Broken(plugin_error("panicked", &join.to_string())),
+        Ok(Err(e)) => Attempt::Broken(invoke_error("parse-response", &e)),
+        Ok(Ok(invocation)) => {
+            merge(kv, invocation.kv_changes);
+            match invocation.value {
+                SendResult::Sent(reference) => Attempt::Sent(reference),
+                SendResult::Failed(e) => Attempt::Refused(e),
+                SendResult::Retry(e) => Attempt::Retry(e),
+            }
+        }
+    }
+}
+
+fn merge(into: &mut KvChanges, changes: KvChanges) {
+    into.0.extend(changes.0);
+}
+
+fn plugin_error(kind: &str, text: &str) -> ProcessError {
+    ProcessError {
+        code: format!("PLUGIN-{}", kind.to_uppercase()),
+        description: format!("the gateway plugin failed: {text}"),
+    }
+}
+
+fn invoke_error(call: &str, e: &InvokeError) -> ProcessError {
+    plugin_error(e.kind(), &format!("{call}: {e}"))
+}
+
+/// Performs the plugin's request. The host adds the idempotency key when the plugin
+/// did not set one, so a gateway that honours it sends a resent entry only once.
+async fn perform(
+    client: &reqwest::Client,
+    request: &HttpRequestSpec,
+    number: u64,
+    timeout: Duration,
+) -> Result<HttpResponseData, ProcessError> {
+    let method = match request.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+    };
+    let mut builder = client
+        .request(method, &request.url)
+        .timeout(timeout)
+        .body(request.body.clone());
+    let mut keyed = false;
+    for (name, value) in &request.headers {
+        keyed |= name.eq_ignore_ascii_case(IDEMPOTENCY_HEADER);
+        builder = builder.header(name, value);
+    }
+    if !keyed {
+        builder = builder.header(IDEMPOTENCY_HEADER, idempotency_key(number));
+    }
+    let unreachable = |e: reqwest::Error| ProcessError {
+        code: if e.is_timeout() {
+            "HTTP-TIMEOUT".into()
+        } else {
+            "HTTP-CONNECT".into()
+        },
+        description: format!(
+            "the gateway at {} did not answer: {}",
+            request.url,
+            error_text(&e)
+        ),
+    };
+    let mut response = builder.send().await.map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        let room = MAX_RESPONSE_BODY - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_RESPONSE_BODY {
+            break;
+        }
+    }
+    Ok(HttpResponseData {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn error_text(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
