@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::{AdminToken, Config};
+use crate::queue::{self, processor::Processor};
 use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
@@ -24,6 +25,7 @@ pub struct Application {
     router: axum::Router,
     store: Store,
     workers: Workers,
+    queue_worker: queue::processor::Worker,
     admin_token: AdminToken,
     token_source: TokenSource,
 }
@@ -77,6 +79,8 @@ impl Application {
             runtime: runtime.clone(),
             limits: config.plugin_limits,
         });
+        let queue = Processor::new(store.clone(), runtime.clone(), config.plugin_limits);
+        let queue_worker = queue::processor::Worker::start(queue.clone(), store.backend());
         let router = api::router(
             AppState::new(
                 store.clone(),
@@ -84,6 +88,7 @@ impl Application {
                 config.plugin_limits,
                 &admin_token,
                 ingest,
+                queue,
             ),
             config.max_body_bytes,
         );
@@ -92,6 +97,7 @@ impl Application {
             router,
             store,
             workers,
+            queue_worker,
             admin_token,
             token_source,
         })
@@ -131,6 +137,7 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.workers.shutdown(ROUTING_GRACE).await;
+        self.queue_worker.shutdown(ROUTING_GRACE).await;
         self.store.close().await;
         served.context("the server failed")
     }

@@ -24,8 +24,8 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize)]
-struct TokenQuery {
-    token: Option<String>,
+pub(super) struct TokenQuery {
+    pub(super) token: Option<String>,
 }
 
 /// The two shapes a post comes in; the answer is given in the same dialect.
@@ -128,7 +128,7 @@ async fn receive(
 }
 
 /// `Authorization: Bearer <token>` first, else `?token=`.
-fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+pub(super) fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -137,7 +137,7 @@ fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option
         .or(query)
 }
 
-fn form_rejection(rejection: FormRejection) -> ApiError {
+pub(super) fn form_rejection(rejection: FormRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::client(

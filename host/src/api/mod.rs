@@ -8,10 +8,14 @@
 mod acd_groups;
 mod connectors;
 pub mod error;
+mod external_systems;
 mod extract;
 mod inbound;
 mod interactions;
 mod plugins;
+mod queue;
+mod receipts;
+mod settings;
 
 use std::sync::Arc;
 
@@ -28,6 +32,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::AdminToken;
 use crate::connectors::Directory;
+use crate::queue::processor::Processor;
 use crate::routing::pipeline::Ingest;
 use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
@@ -46,6 +51,8 @@ pub struct AppState {
     pub directory: Directory,
     /// Where inbound posts are stored and handed to routing.
     pub ingest: Ingest,
+    /// The communication queue's processing, for on-demand runs and wake-ups.
+    pub queue: Processor,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
@@ -56,8 +63,10 @@ impl AppState {
         plugin_limits: Limits,
         admin_token: &AdminToken,
         ingest: Ingest,
+        queue: Processor,
     ) -> Self {
         Self {
+            queue,
             directory: Directory::new(store.clone()),
             ingest,
             store,
@@ -83,13 +92,19 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(connectors::router())
         .merge(plugins::router())
         .merge(interactions::router())
+        .merge(queue::router())
+        .merge(settings::router())
+        .merge(external_systems::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             forget_cached_connectors,
         ))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    // Gateways authenticate with their connector's token, checked by the handler.
-    let gateways = inbound::router();
+    // Gateways authenticate with their connector's token or the receipt token, third
+    // parties with their external system's token; the handlers check them.
+    let gateways = inbound::router()
+        .merge(receipts::router())
+        .merge(external_systems::third_party_router());
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", admin.merge(gateways))

@@ -57,6 +57,44 @@ async fn upload(
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
     let Query(options) =
         query.map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let bytes = component_bytes(&headers, body)?;
+    // Fail fast on an unknown connector: compiling a large component takes seconds.
+    state.store.sms_connector(connector).await?;
+
+    // Compiling is CPU-bound and can take seconds, so it runs off the async workers.
+    // Loading also warms the runtime's cache for when this version routes messages.
+    let runtime = state.runtime.clone();
+    let component = bytes.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || runtime.load_as(&component, World::RoutingApplication))
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("plugin validation panicked: {e}")))?;
+    if let Err(e) = loaded {
+        return Err(ApiError::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_plugin",
+            format!("the component is not a usable routing application: {e}"),
+        ));
+    }
+
+    let hash = content_hash(&bytes);
+    let (version, created) = state
+        .store
+        .add_plugin_version(connector, &bytes, &hash, options.activate)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(version)))
+}
+
+/// The component bytes of an upload, after checking the content type and size.
+pub(super) fn component_bytes(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -88,36 +126,7 @@ async fn upload(
             "the body is empty; send the component's bytes",
         ));
     }
-    // Fail fast on an unknown connector: compiling a large component takes seconds.
-    state.store.sms_connector(connector).await?;
-
-    // Compiling is CPU-bound and can take seconds, so it runs off the async workers.
-    // Loading also warms the runtime's cache for when this version routes messages.
-    let runtime = state.runtime.clone();
-    let component = bytes.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || runtime.load_as(&component, World::RoutingApplication))
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("plugin validation panicked: {e}")))?;
-    if let Err(e) = loaded {
-        return Err(ApiError::client(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_plugin",
-            format!("the component is not a usable routing application: {e}"),
-        ));
-    }
-
-    let hash = content_hash(&bytes);
-    let (version, created) = state
-        .store
-        .add_plugin_version(connector, &bytes, &hash, options.activate)
-        .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(version)))
+    Ok(bytes)
 }
 
 async fn list(

@@ -175,13 +175,20 @@ pub fn check_token(connector: &SmsConnector, presented: Option<&str>) -> Result<
         return Ok(());
     }
     let presented = presented.ok_or(TokenRefusal::Missing)?;
-    let expected: [u8; 32] = Sha256::digest(connector.token.as_bytes()).into();
-    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-    if bool::from(presented.ct_eq(&expected)) {
+    if same_token(&connector.token, presented) {
         Ok(())
     } else {
         Err(TokenRefusal::Wrong)
     }
+}
+
+/// Whether `presented` is the `expected` token, compared as SHA-256 digests in
+/// constant time, so timing reveals neither content nor length. Also used for the
+/// receipt token and external systems' tokens.
+pub fn same_token(expected: &str, presented: &str) -> bool {
+    let expected: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    presented.ct_eq(&expected).into()
 }
 
 #[cfg(test)]

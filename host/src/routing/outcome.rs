@@ -324,6 +324,32 @@ pub fn decided(
     }
 }
 
+/// Seed 000: a reply enters the communication queue only if its media's sender is
+/// enabled (routing names no external system). The others are dropped, and the
+/// message's activity line says why.
+pub fn keep_queueable_replies(routed: &mut Routed, enabled: crate::queue::rules::Enabled) {
+    let mut refused = Vec::new();
+    routed.replies.retain(|reply| {
+        let communication = crate::queue::Communication {
+            media: reply.media,
+            direction: crate::queue::Direction::Outgoing,
+            sender: reply.sender.clone(),
+            recipient: reply.recipient.clone(),
+            subject: reply.subject.clone(),
+            body: reply.body.clone(),
+        };
+        let enters = crate::queue::rules::enters_queue(&communication, None, enabled);
+        if !enters {
+            refused.push(crate::queue::rules::refusal(&communication));
+        }
+        enters
+    });
+    refused.dedup();
+    for why in refused {
+        routed.detail.push_str(&format!("; a reply was not queued: {why}"));
+    }
+}
+
 /// The routing application failed (trap, timeout, invalid output): the message goes
 /// to the fallback group, and the error stays on the record.
 pub fn failed(

@@ -291,10 +291,19 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
     let handle = tokio::runtime::Handle::current();
     let kv = Arc::new(BatchKv::new(store.clone(), handle.clone()));
     let staffing = Arc::new(DbStaffing::new(store.clone(), handle));
-    let (outcomes, kv_changes) = tokio::task::spawn_blocking(move || {
+    let (mut outcomes, kv_changes) = tokio::task::spawn_blocking(move || {
         decide_all(&messages, &routes, &groups, conversations, kv, staffing)
     })
     .await?;
+    if outcomes.iter().any(|o| !o.replies.is_empty()) {
+        let enabled = crate::queue::rules::Enabled {
+            email: store.email_settings().await?.enabled,
+            sms: store.sms_settings().await?.enabled,
+        };
+        for outcome in &mut outcomes {
+            outcome::keep_queueable_replies(outcome, enabled);
+        }
+    }
     let written = match store.apply_routing(&outcomes, &kv_changes).await {
         Ok(written) => written.len(),
         Err(e) if outcomes.len() > 1 => {

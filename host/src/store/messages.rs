@@ -414,8 +414,8 @@ impl Store {
                 let mut q = query(format!(
                     "INSERT INTO queue_entries (state, media, direction, sender, recipient, \
                      subject, body, inbound_message_id, created_at, created_by, updated_at, \
-                     updated_by) VALUES {}",
-                    placeholders(style, replies.len(), 12)
+                     updated_by, parts) VALUES {} RETURNING number, created_by",
+                    placeholders(style, replies.len(), 13)
                 ));
                 for r in replies {
                     q = q
@@ -430,7 +430,26 @@ impl Store {
                         .bind(now)
                         .bind(r.created_by.clone())
                         .bind(now)
-                        .bind(r.created_by.clone());
+                        .bind(r.created_by.clone())
+                        .bind(match r.media {
+                            Channel::Sms => i64::from(crate::queue::segments::count(&r.body)),
+                            _ => 1,
+                        });
+                }
+                let created = q.fetch_all(&mut *tx).await?;
+                // Each entry's activity log starts with its creation, as for entries
+                // created through the API.
+                let mut q = query(format!(
+                    "INSERT INTO queue_activity (entry_number, at, status, detail) VALUES {}",
+                    placeholders(style, created.len(), 4)
+                ));
+                for row in &created {
+                    let by: String = row.try_get("created_by")?;
+                    q = q
+                        .bind(row.try_get::<i64, _>("number")?)
+                        .bind(now)
+                        .bind("pending")
+                        .bind(format!("created by {by}"));
                 }
                 q.execute(&mut *tx).await?;
             }

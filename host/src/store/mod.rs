@@ -8,7 +8,7 @@
 
 mod acd_groups;
 mod connectors;
-mod external;
+pub mod external;
 mod interactions;
 pub mod messages;
 mod plugins;
