@@ -42,7 +42,7 @@ enum Command {
 #[derive(Args)]
 struct ServeArgs {
     /// A TOML configuration file (keys: listen, database_url, admin_token, cache_dir,
-    /// max_body_bytes, [plugins] fuel, deadline_ms, memory_mib).
+    /// max_body_bytes, queue_worker, [plugins] fuel, deadline_ms, memory_mib).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Address to listen on [env: SWITCHYARD_LISTEN] [default: 127.0.0.1:8080].

@@ -35,6 +35,9 @@ pub struct RawSettings {
     pub admin_token: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub max_body_bytes: Option<usize>,
+    /// Whether this node processes the communication queue in the background. A node
+    /// without it still serves the API, whose process calls run on demand.
+    pub queue_worker: Option<bool>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -90,6 +93,8 @@ impl RawSettings {
             admin_token: var("SWITCHYARD_ADMIN_TOKEN"),
             cache_dir: var("SWITCHYARD_CACHE_DIR").map(PathBuf::from),
             max_body_bytes: None,
+            queue_worker: var("SWITCHYARD_QUEUE_WORKER")
+                .map(|v| !matches!(v.as_str(), "0" | "false" | "off" | "no")),
             plugins: RawPluginLimits::default(),
         }
     }
@@ -102,6 +107,7 @@ impl RawSettings {
             admin_token: later.admin_token.or(self.admin_token),
             cache_dir: later.cache_dir.or(self.cache_dir),
             max_body_bytes: later.max_body_bytes.or(self.max_body_bytes),
+            queue_worker: later.queue_worker.or(self.queue_worker),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -183,6 +189,7 @@ impl RawSettings {
             admin_token,
             cache_dir: self.cache_dir,
             max_body_bytes,
+            queue_worker: self.queue_worker.unwrap_or(true),
             plugin_limits: limits,
         })
     }
@@ -199,6 +206,8 @@ pub struct Config {
     /// Where compiled plugins are cached between runs.
     pub cache_dir: Option<PathBuf>,
     pub max_body_bytes: usize,
+    /// Whether the background queue worker runs on this node.
+    pub queue_worker: bool,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }

@@ -25,7 +25,8 @@ pub struct Application {
     router: axum::Router,
     store: Store,
     workers: Workers,
-    queue_worker: queue::processor::Worker,
+    /// None when this node leaves the queue to others (or to on-demand API calls).
+    queue_worker: Option<queue::processor::Worker>,
     admin_token: AdminToken,
     token_source: TokenSource,
 }
@@ -80,7 +81,9 @@ impl Application {
             limits: config.plugin_limits,
         });
         let queue = Processor::new(store.clone(), runtime.clone(), config.plugin_limits);
-        let queue_worker = queue::processor::Worker::start(queue.clone(), store.backend());
+        let queue_worker = config
+            .queue_worker
+            .then(|| queue::processor::Worker::start(queue.clone(), store.backend()));
         let router = api::router(
             AppState::new(
                 store.clone(),
@@ -137,7 +140,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.workers.shutdown(ROUTING_GRACE).await;
-        self.queue_worker.shutdown(ROUTING_GRACE).await;
+        if let Some(worker) = self.queue_worker {
+            worker.shutdown(ROUTING_GRACE).await;
+        }
         self.store.close().await;
         served.context("the server failed")
     }

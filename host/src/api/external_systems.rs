@@ -44,7 +44,10 @@ pub fn router() -> Router<AppState> {
 pub fn third_party_router() -> Router<AppState> {
     Router::new()
         .route("/external-systems/{name}/entries", get(entries))
-        .route("/external-systems/{name}/entries/{number}/claim", post(claim))
+        .route(
+            "/external-systems/{name}/entries/{number}/claim",
+            post(claim),
+        )
         .route(
             "/external-systems/{name}/entries/{number}/settle",
             post(settle),
@@ -210,7 +213,9 @@ async fn update(
         changes.settings.unwrap_or(current.settings),
         token,
     )?;
-    Ok(Json(state.store.update_external_system(&name, &values).await?))
+    Ok(Json(
+        state.store.update_external_system(&name, &values).await?,
+    ))
 }
 
 async fn remove(
@@ -229,7 +234,9 @@ async fn authenticate(
     query: Option<&str>,
 ) -> Result<ExternalSystem, ApiError> {
     let presented = presented_token(headers, query).ok_or_else(|| {
-        ApiError::unauthorized("send the external system's token as `Authorization: Bearer <token>`")
+        ApiError::unauthorized(
+            "send the external system's token as `Authorization: Bearer <token>`",
+        )
     })?;
     // An unknown system and a wrong token look the same, so names cannot be probed.
     match state.store.external_system(name).await {
@@ -305,9 +312,8 @@ async fn claim(
     let options: ClaimBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClaimBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::client(StatusCode::BAD_REQUEST, "invalid_body", e.to_string())
-        })?
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?
     };
     let seconds = options.lease_seconds.unwrap_or(DEFAULT_CLAIM_SECONDS);
     if !(1..=MAX_CLAIM_SECONDS).contains(&seconds) {

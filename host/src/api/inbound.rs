@@ -128,7 +128,10 @@ async fn receive(
 }
 
 /// `Authorization: Bearer <token>` first, else `?token=`.
-pub(super) fn presented_token<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+pub(super) fn presented_token<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&'a str>,
+) -> Option<&'a str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

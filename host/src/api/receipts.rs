@@ -74,7 +74,9 @@ async fn receive(
                 "send the SMS settings' receipt token as `Authorization: Bearer <token>` or `?token=`",
             ));
         }
-        Some(token) if settings.receipt_token.is_empty() || !same_token(&settings.receipt_token, token) => {
+        Some(token)
+            if settings.receipt_token.is_empty() || !same_token(&settings.receipt_token, token) =>
+        {
             return Err(ApiError::unauthorized("wrong receipt token"));
         }
         Some(_) => {}
@@ -154,7 +156,10 @@ fn from_json(post: JsonReceipt) -> Result<Receipt, FieldError> {
         })?;
     let part = post.part.unwrap_or(1);
     if !(1..=MAX_PARTS).contains(&part) {
-        return Err(FieldError::new("part", format!("must be between 1 and {MAX_PARTS}")));
+        return Err(FieldError::new(
+            "part",
+            format!("must be between 1 and {MAX_PARTS}"),
+        ));
     }
     if let Some(parts) = post.parts
         && !(part..=MAX_PARTS).contains(&parts)
@@ -192,8 +197,14 @@ fn from_twilio(post: TwilioReceipt) -> Result<Option<Receipt>, FieldError> {
         "undelivered" => TextStatus::Undelivered,
         "failed" => TextStatus::Failed,
         "sent" => TextStatus::Sent,
-        "queued" | "accepted" | "scheduled" | "sending" | "receiving" | "received"
-        | "canceled" | "partially_delivered" => return Ok(None),
+        "queued"
+        | "accepted"
+        | "scheduled"
+        | "sending"
+        | "receiving"
+        | "received"
+        | "canceled"
+        | "partially_delivered" => return Ok(None),
         other => {
             return Err(FieldError::new(
                 "MessageStatus",
@@ -230,8 +241,14 @@ mod tests {
     fn twilio_statuses_map_to_seed_001() {
         let status = |s, c| from_twilio(twilio(s, c)).unwrap().map(|r| r.status);
         assert_eq!(status("delivered", None), Some(TextStatus::Delivered));
-        assert_eq!(status("undelivered", Some("30005")), Some(TextStatus::Undelivered));
-        assert_eq!(status("undelivered", Some("30003")), Some(TextStatus::Unreachable));
+        assert_eq!(
+            status("undelivered", Some("30005")),
+            Some(TextStatus::Undelivered)
+        );
+        assert_eq!(
+            status("undelivered", Some("30003")),
+            Some(TextStatus::Unreachable)
+        );
         assert_eq!(status("failed", None), Some(TextStatus::Failed));
         assert_eq!(status("sending", None), None);
         assert!(from_twilio(twilio("exploded", None)).is_err());
@@ -247,9 +264,27 @@ mod tests {
             error_code: None,
             error_description: None,
         };
-        assert_eq!(from_json(receipt("delivered", Some(2), Some(3))).unwrap().part, 2);
-        assert_eq!(from_json(receipt("queued", None, None)).unwrap_err().field, "status");
-        assert_eq!(from_json(receipt("delivered", Some(0), None)).unwrap_err().field, "part");
-        assert_eq!(from_json(receipt("delivered", Some(3), Some(2))).unwrap_err().field, "parts");
+        assert_eq!(
+            from_json(receipt("delivered", Some(2), Some(3)))
+                .unwrap()
+                .part,
+            2
+        );
+        assert_eq!(
+            from_json(receipt("queued", None, None)).unwrap_err().field,
+            "status"
+        );
+        assert_eq!(
+            from_json(receipt("delivered", Some(0), None))
+                .unwrap_err()
+                .field,
+            "part"
+        );
+        assert_eq!(
+            from_json(receipt("delivered", Some(3), Some(2)))
+                .unwrap_err()
+                .field,
+            "parts"
+        );
     }
 }

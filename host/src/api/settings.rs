@@ -9,7 +9,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use crate::connectors::ConnectorToken;
-use crate::queue::settings::{EmailSettingsInput, EmailSettingsView, SmsSettings, SmsSettingsInput};
+use crate::queue::settings::{
+    EmailSettingsInput, EmailSettingsView, SmsSettings, SmsSettingsInput,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -346,7 +346,9 @@ pub fn keep_queueable_replies(routed: &mut Routed, enabled: crate::queue::rules:
     });
     refused.dedup();
     for why in refused {
-        routed.detail.push_str(&format!("; a reply was not queued: {why}"));
+        routed
+            .detail
+            .push_str(&format!("; a reply was not queued: {why}"));
     }
 }
 

@@ -204,7 +204,13 @@ impl Store {
     /// Stores a Pending entry and the first line of its log.
     pub async fn create_entry(&self, new: &NewEntry) -> Result<EntryRecord, StoreError> {
         if let Some(system) = &new.external_system {
-            self.external_system(system).await?;
+            self.external_system(system).await.map_err(|e| match e {
+                StoreError::NotFound(what) => StoreError::Invalid {
+                    field: "external_system",
+                    message: format!("{what} does not exist"),
+                },
+                other => other,
+            })?;
         }
         let now = now_ms();
         let c = &new.communication;
