@@ -109,7 +109,7 @@ pub async fn send(
                 code: e
                     .status()
                     .map_or_else(|| "SMTP-CONNECT".to_owned(), |code| code.to_string()),
-                description: error_text(&e),
+                description: super::error_chain(&e),
                 transient: e.is_transient() || !answered,
                 answered,
             })
@@ -117,14 +117,3 @@ pub async fn send(
     }
 }
 
-/// lettre's error with its sources, which hold the server's own words.
-fn error_text(e: &lettre::transport::smtp::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}

@@ -370,7 +370,10 @@ impl Processor {
         let mut attempt = entry.attempts;
         loop {
             attempt += 1;
-            let lease = settings.timeout_seconds as i64 * 1_000 * 2 + 30_000;
+            // Long enough for one request and its answer; renewed for every attempt.
+            // A node that dies mid-request loses the entry to another (or to its own
+            // restart) this soon after, and the resend carries the same key.
+            let lease = settings.timeout_seconds as i64 * 1_000 + 5_000;
             let detail = format!("to the gateway (attempt {attempt})");
             if !self.mark_sending(claimed, attempt, lease, &detail).await {
                 return;

@@ -135,7 +135,7 @@ async fn perform(
         description: format!(
             "the gateway at {} did not answer: {}",
             request.url,
-            error_text(&e)
+            super::error_chain(&e)
         ),
     };
     let mut response = builder.send().await.map_err(unreachable)?;
@@ -165,13 +165,3 @@ async fn perform(
     })
 }
 
-fn error_text(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
