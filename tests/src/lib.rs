@@ -2,6 +2,9 @@
 //! `plugins/build.sh`, the `switchyard` binary, runtimes to load them into, and
 //! [`spawn_app`], a real server on a random port with a fresh database.
 
+pub mod gateway;
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 

@@ -67,9 +67,6 @@ pub enum NotProcessed {
 
 impl Processor {
     pub fn new(store: Store, runtime: Arc<Runtime>, limits: Limits) -> Self {
-        // reqwest and lettre share rustls with the ring provider; installing it as the
-        // process default keeps either from guessing. A second install is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))

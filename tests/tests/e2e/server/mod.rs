@@ -13,6 +13,7 @@ mod inbound;
 mod lifecycle;
 mod plugins;
 mod process;
+mod queue;
 
 use serde_json::Value;
 
