@@ -8,9 +8,11 @@
 //! For each backend a fresh database and the real server (with its background queue
 //! worker) are started in this process, the JSON gateway plugin is uploaded and pointed
 //! at a recording HTTP gateway on loopback, and N x K texts are created through
-//! `POST /api/v1/communications`, K from each of N numbers, each to its own contact.
+//! `POST /api/v1/communications`, K from each of N numbers, each to its own contact, on
+//! a server without a queue worker; then a server with one starts on that backlog.
 //! Reported: how fast the API accepted them (`created/s`), how fast the gateway got them
-//! from the first to the last request (`sent/s`), and the rate-limit check: for every
+//! from the first to the last request (`sent/s`, over `span s`; `drain s` is from the
+//! second server's start to the last text), and the rate-limit check: for every
 //! number, the smallest gap between two of its texts, both as scheduled (`send_at`, must
 //! be >= 1000 ms) and as the gateway saw them arrive (network and scheduling jitter
 //! included), and how many texts any number sent within one second at the gateway.
@@ -72,12 +74,13 @@ fn main() {
         .build()
         .expect("runtime");
     println!(
-        "{:<9} {:>8} {:>10} {:>9} {:>8} {:>15} {:>15} {:>13}",
+        "{:<9} {:>8} {:>10} {:>9} {:>8} {:>8} {:>15} {:>15} {:>13}",
         "backend",
         "texts",
         "created/s",
         "sent/s",
         "span s",
+        "drain s",
         "min slot gap",
         "min seen gap",
         "max in 1 s"
@@ -94,7 +97,10 @@ async fn run(backend: &str, options: &Options) {
     };
     let mut config = test_config(&db);
     config.admin_token = Some(switchyard::config::AdminToken::parse(TEST_ADMIN_TOKEN).unwrap());
-    let app = spawn_app_with(config, db).await;
+    // The texts are queued first by a node without a queue worker; a node with one
+    // then starts on the backlog, so the dispatch rate is not bounded by the API.
+    config.queue_worker = false;
+    let app = spawn_app_with(config.clone(), db).await;
     let gateway = RecordingGateway::start().await;
 
     let plugin: Value = app
@@ -129,7 +135,7 @@ async fn run(backend: &str, options: &Options) {
     let jobs: Vec<(String, String)> = (0..total)
         .map(|i| {
             let number = i % options.numbers;
-            (format!("+3247{:06}", number), format!("+3249{:07}", i))
+            (format!("+32470{number:06}"), format!("+3249{i:07}"))
         })
         .collect();
     let jobs = std::sync::Arc::new(std::sync::Mutex::new(jobs.into_iter()));
@@ -164,6 +170,10 @@ async fn run(backend: &str, options: &Options) {
         client.await.unwrap();
     }
     let created_in = started.elapsed();
+    let db = app.stop().await;
+    config.queue_worker = true;
+    let started = Instant::now();
+    let app = spawn_app_with(config, db).await;
 
     let limit = Duration::from_secs((options.per_number as u64) * 4 + 120);
     while gateway.sent_count() < total {
@@ -178,6 +188,7 @@ async fn run(backend: &str, options: &Options) {
     let first = requests.iter().map(|r| r.received_at).min().unwrap();
     let last = requests.iter().map(|r| r.received_at).max().unwrap();
     let span = last.duration_since(first).as_secs_f64();
+    let drain = last.duration_since(started).as_secs_f64();
 
     // As the gateway saw them.
     let mut seen: HashMap<String, Vec<Instant>> = HashMap::new();
@@ -236,12 +247,13 @@ async fn run(backend: &str, options: &Options) {
         }
     }
     println!(
-        "{:<9} {:>8} {:>10.0} {:>9.0} {:>8.2} {:>12} ms {:>12} ms {:>13}",
+        "{:<9} {:>8} {:>10.0} {:>9.0} {:>8.2} {:>8.2} {:>12} ms {:>12} ms {:>13}",
         backend,
         total,
         total as f64 / created_in.as_secs_f64(),
         total as f64 / span.max(0.001),
         span,
+        drain,
         min_slot,
         min_seen.as_millis(),
         max_in_second

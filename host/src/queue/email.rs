@@ -116,4 +116,3 @@ pub async fn send(
         }
     }
 }
-

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use super::rate::Slot;
+use super::rate::{self, Slot};
 use super::rules::{self, Enabled, Plan};
 use super::settings::{EmailSettings, SmsSettings};
 use super::sms::{self, Attempt};
@@ -28,6 +28,11 @@ const IN_FLIGHT: usize = 128;
 const CLAIM_MS: i64 = 60_000;
 /// How often the worker looks for due entries when nothing wakes it sooner.
 const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// The least time between two hand-overs of one number's texts: seed 001's second,
+/// plus a margin for the jitter between the hand-over and the request's arrival, so
+/// that the gateway, too, never sees two texts of a number within one second.
+const GATE_MS: i64 = rate::INTERVAL_MS + 50;
 
 /// Who settles entries, in their log information.
 const BY: &str = "queue processor";
@@ -361,6 +366,21 @@ impl Processor {
                 return self.settle(claimed, &settlement, None).await;
             }
         };
+        let sender = &entry.communication.sender;
+        match self.inner.store.take_send_turn(sender, GATE_MS).await {
+            Ok(None) => {}
+            Ok(Some(at)) => {
+                if let Err(e) = self.inner.store.postpone(claimed, at).await {
+                    tracing::error!(entry = entry.number, error = %e, "cannot postpone an entry");
+                }
+                return;
+            }
+            Err(e) => {
+                // The claim runs out and the entry is tried again.
+                tracing::error!(entry = entry.number, error = %e, "cannot take a sending turn");
+                return;
+            }
+        }
         let timeout = Duration::from_secs(settings.timeout_seconds);
         let queue_entry = entry.to_queue_entry();
         let mut kv = KvChanges::default();

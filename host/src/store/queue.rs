@@ -499,6 +499,54 @@ impl Store {
         Ok(assigned)
     }
 
+    /// Takes `sender`'s turn to hand a text to the gateway now, if its previous text
+    /// went out at least `interval_ms` ago; otherwise returns when its next turn comes.
+    /// Slots space a number's texts a second apart, but a text sent late (a slow
+    /// gateway, a busy node) would bring the next one closer than that; this gate, one
+    /// atomic statement, keeps the actual hand-overs apart.
+    pub async fn take_send_turn(
+        &self,
+        sender: &str,
+        interval_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let now = now_ms();
+        let key = format!("sent:{sender}");
+        let taken = sqlx::query(
+            "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at \
+             WHERE rate_slots.next_at <= $3",
+        )
+        .bind(key.clone())
+        .bind(now + interval_ms)
+        .bind(now)
+        .execute(&self.writer)
+        .await?
+        .rows_affected()
+            == 1;
+        if taken {
+            return Ok(None);
+        }
+        let next: i64 = sqlx::query_scalar("SELECT next_at FROM rate_slots WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(next.max(now + 1)))
+    }
+
+    /// Puts a claimed entry back to wait until `at`.
+    pub async fn postpone(&self, claimed: &Claimed, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE queue_entries SET send_at = $1, status = 'queued', lease_until = NULL, \
+             claim_token = NULL WHERE number = $2 AND claim_token = $3 AND state = 'pending'",
+        )
+        .bind(at)
+        .bind(claimed.entry.number)
+        .bind(claimed.token.clone())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     /// Marks a claimed entry as being sent now (attempt `attempt`), renewing its claim
     /// for `lease_ms`.
     pub async fn mark_sending(
