@@ -558,23 +558,72 @@ async fn keyword_router_end_to_end(plugin: &str) {
         json!([["routed_by", "keyword-router"], ["reason", "last_group"]])
     );
 
-    // A new sender without a keyword: the default group, the connector's subject, and
-    // the auto-reply queued for the communication queue, from the connector's number.
+    // A new sender without a keyword: the default group and the connector's subject.
+    // The router's auto-reply does not enter the queue while the SMS server settings are
+    // disabled (seed 000); the message's activity says so.
     let stranger = "+447911123456";
     let id = accepted(&app, &token, &sms(stranger, "hello", "k-3")).await;
-    let interaction = interaction_of(&app, &routed(&app, id).await).await;
+    let message = routed(&app, id).await;
+    let interaction = interaction_of(&app, &message).await;
     assert_eq!(interaction["acd_group_name"], "general");
     assert_eq!(interaction["priority"], 0);
     assert_eq!(interaction["subject"], "SMS");
-    assert_eq!(
-        queued_replies(&app, id).await,
-        [(
-            "pending".to_owned(),
-            RECIPIENT.to_owned(),
-            stranger.to_owned(),
-            "Thanks! Reply BILL or HELP so we can route you.".to_owned()
-        )]
+    assert!(queued_replies(&app, id).await.is_empty());
+    let detail = message["activity"][1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("a reply was not queued: the SMS server settings are not enabled"),
+        "{detail}"
     );
+
+    // With the SMS gateway enabled, the next stranger's auto-reply is queued from the
+    // connector's number and sent to the gateway by the queue worker.
+    let gateway = switchyard_tests::gateway::RecordingGateway::start().await;
+    let plugin: Value = app
+        .admin(Method::POST, "/api/v1/plugins")
+        .header("content-type", "application/wasm")
+        .body(plugin_bytes("json-gateway"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let enabled = app
+        .admin(Method::PUT, "/api/v1/settings/sms")
+        .json(
+            &json!({ "enabled": true, "gateway_plugin": plugin["sha256"],
+                       "settings": { "url": format!("{}/json", gateway.url()) } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 200);
+    let stranger = "+447911123457";
+    let id = accepted(&app, &token, &sms(stranger, "hello", "k-4")).await;
+    routed(&app, id).await;
+    let reply = "Thanks! Reply BILL or HELP so we can route you.";
+    let queued = queued_replies(&app, id).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        (&queued[0].1, &queued[0].2, &queued[0].3),
+        (
+            &RECIPIENT.to_owned(),
+            &stranger.to_owned(),
+            &reply.to_owned()
+        )
+    );
+    let start = Instant::now();
+    while gateway.requests().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the reply was not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = gateway.requests()[0].json();
+    assert_eq!(sent["from"], RECIPIENT);
+    assert_eq!(sent["to"], stranger);
+    assert_eq!(sent["text"], reply);
 }
 
 #[tokio::test]
