@@ -11,7 +11,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 dist="$here/dist"
 
-rust_plugins=(keyword-router cas-processor json-gateway twilio-gateway hostile wrong-world forbidden-import)
+rust_plugins=(keyword-router cas-processor json-gateway twilio-gateway hostile wrong-world forbidden-import legacy-router)
 
 wasm_tools="$root/.venv-tools/bin/wasm-tools"
 if [ ! -x "$wasm_tools" ]; then

@@ -24,8 +24,8 @@ pub mod platform {
             package switchyard:guest-sdk;
 
             world platform-and-types {
-                include switchyard:routing/platform@0.1.0;
-                import switchyard:routing/types@0.1.0;
+                include switchyard:routing/platform@0.1.1;
+                import switchyard:routing/types@0.1.1;
             }
         ",
         path: "../wit",
@@ -41,15 +41,15 @@ pub mod platform {
 /// Export glue for `routing-application`.
 pub mod routing {
     wit_bindgen::generate!({
-        world: "switchyard:routing/routing-application@0.1.0",
+        world: "switchyard:routing/routing-application@0.1.1",
         path: "../wit",
         with: {
-            "switchyard:routing/types@0.1.0": crate::__bindings::platform::types,
-            "switchyard:routing/log@0.1.0": crate::__bindings::platform::log,
-            "switchyard:routing/kv@0.1.0": crate::__bindings::platform::kv,
-            "switchyard:routing/config@0.1.0": crate::__bindings::platform::config,
-            "switchyard:routing/clock@0.1.0": crate::__bindings::platform::clock,
-            "switchyard:routing/acd@0.1.0": crate::__bindings::platform::acd,
+            "switchyard:routing/types@0.1.1": crate::__bindings::platform::types,
+            "switchyard:routing/log@0.1.1": crate::__bindings::platform::log,
+            "switchyard:routing/kv@0.1.1": crate::__bindings::platform::kv,
+            "switchyard:routing/config@0.1.1": crate::__bindings::platform::config,
+            "switchyard:routing/clock@0.1.1": crate::__bindings::platform::clock,
+            "switchyard:routing/acd@0.1.1": crate::__bindings::platform::acd,
         },
         pub_export_macro: true,
     });
@@ -58,15 +58,15 @@ pub mod routing {
 /// Export glue for `external-system`.
 pub mod external {
     wit_bindgen::generate!({
-        world: "switchyard:routing/external-system@0.1.0",
+        world: "switchyard:routing/external-system@0.1.1",
         path: "../wit",
         with: {
-            "switchyard:routing/types@0.1.0": crate::__bindings::platform::types,
-            "switchyard:routing/log@0.1.0": crate::__bindings::platform::log,
-            "switchyard:routing/kv@0.1.0": crate::__bindings::platform::kv,
-            "switchyard:routing/config@0.1.0": crate::__bindings::platform::config,
-            "switchyard:routing/clock@0.1.0": crate::__bindings::platform::clock,
-            "switchyard:routing/acd@0.1.0": crate::__bindings::platform::acd,
+            "switchyard:routing/types@0.1.1": crate::__bindings::platform::types,
+            "switchyard:routing/log@0.1.1": crate::__bindings::platform::log,
+            "switchyard:routing/kv@0.1.1": crate::__bindings::platform::kv,
+            "switchyard:routing/config@0.1.1": crate::__bindings::platform::config,
+            "switchyard:routing/clock@0.1.1": crate::__bindings::platform::clock,
+            "switchyard:routing/acd@0.1.1": crate::__bindings::platform::acd,
         },
         pub_export_macro: true,
     });
@@ -75,15 +75,15 @@ pub mod external {
 /// Export glue for `gateway`.
 pub mod gateway {
     wit_bindgen::generate!({
-        world: "switchyard:routing/gateway@0.1.0",
+        world: "switchyard:routing/gateway@0.1.1",
         path: "../wit",
         with: {
-            "switchyard:routing/types@0.1.0": crate::__bindings::platform::types,
-            "switchyard:routing/log@0.1.0": crate::__bindings::platform::log,
-            "switchyard:routing/kv@0.1.0": crate::__bindings::platform::kv,
-            "switchyard:routing/config@0.1.0": crate::__bindings::platform::config,
-            "switchyard:routing/clock@0.1.0": crate::__bindings::platform::clock,
-            "switchyard:routing/acd@0.1.0": crate::__bindings::platform::acd,
+            "switchyard:routing/types@0.1.1": crate::__bindings::platform::types,
+            "switchyard:routing/log@0.1.1": crate::__bindings::platform::log,
+            "switchyard:routing/kv@0.1.1": crate::__bindings::platform::kv,
+            "switchyard:routing/config@0.1.1": crate::__bindings::platform::config,
+            "switchyard:routing/clock@0.1.1": crate::__bindings::platform::clock,
+            "switchyard:routing/acd@0.1.1": crate::__bindings::platform::acd,
         },
         pub_export_macro: true,
     });

@@ -22,6 +22,9 @@ pub fn set(key: &str, value: &str) -> Result<(), KvError> {
 }
 
 /// Remove `key`; removing a missing key is not an error.
-pub fn delete(key: &str) {
-    wit::delete(key);
+///
+/// Fails when the key is empty or too long, or when this call already changed as
+/// many keys as it may (the removal is then not made).
+pub fn delete(key: &str) -> Result<(), KvError> {
+    wit::remove(key)
 }

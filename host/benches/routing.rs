@@ -15,6 +15,7 @@ use switchyard::channel::Channel;
 use switchyard::conversations::Conversation;
 use switchyard::routing::{ConnectorContext, InboundMessage};
 use switchyard::runtime::{HostEnv, Limits, Runtime, RuntimeConfig, Settings, World};
+use switchyard::sandbox;
 
 const SETTINGS: &str = r#"{
   "groups": [
@@ -57,6 +58,10 @@ mod bare {
         }
         fn delete(&mut self, key: String) {
             self.kv.remove(&key);
+        }
+        fn remove(&mut self, key: String) -> Result<(), kv::KvError> {
+            self.kv.remove(&key);
+            Ok(())
         }
     }
     impl config::Host for Host {
@@ -248,6 +253,11 @@ fn main() {
         recipient: "+4930123456".into(),
     };
     let conversation = Conversation::default();
+    // Plugin calls are async; one current-thread executor drives them, as the CLI does.
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("executor");
     let (bare_message, bare_connector, bare_conversation) = bare_inputs();
 
     println!(
@@ -277,14 +287,28 @@ fn main() {
             bare_route(&pre, &bare_message, &bare_connector, &bare_conversation)
         });
         let hosted = measure(iterations, || {
-            let decision = plugin
-                .route(&env, &limits, &message, &connector, &conversation)
+            let decision = executor
+                .block_on(sandbox::route(
+                    &plugin,
+                    &env,
+                    &limits,
+                    &message,
+                    &connector,
+                    &conversation,
+                ))
                 .expect("routes");
             std::hint::black_box(decision);
         });
         let fueled = measure(iterations, || {
-            let decision = metered_plugin
-                .route(&env, &limits, &message, &connector, &conversation)
+            let decision = executor
+                .block_on(sandbox::route(
+                    &metered_plugin,
+                    &env,
+                    &limits,
+                    &message,
+                    &connector,
+                    &conversation,
+                ))
                 .expect("routes");
             std::hint::black_box(decision);
         });

@@ -14,7 +14,8 @@ use crate::conversations::Conversation;
 use crate::queue::{HttpResponseData, QueueEntry};
 use crate::routing::{ConnectorContext, InboundMessage};
 use crate::runtime::host::{MemoryKv, StaffingTable};
-use crate::runtime::{HostEnv, Limits, Runtime, RuntimeConfig, Settings, World};
+use crate::runtime::{HostEnv, Limits, Plugin, Runtime, RuntimeConfig, Settings, World};
+use crate::sandbox;
 use crate::startup::Application;
 
 #[derive(Parser)]
@@ -285,8 +286,23 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
         memory: args.memory_mib.map_or(defaults.memory, |m| m << 20),
         ..defaults
     };
-    let world = plugin.info().world;
+    // Plugin calls are async (kv and staffing are async host calls); one thread
+    // drives this single call.
+    let executor = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .context("cannot start the async runtime")?;
+    executor.block_on(invoke(args, &plugin, &env, &limits))
+}
 
+/// Calls the plugin the way its world is called, and prints what it returned.
+async fn invoke(
+    args: &RunArgs,
+    plugin: &Plugin,
+    env: &HostEnv,
+    limits: &Limits,
+) -> anyhow::Result<()> {
+    let world = plugin.info().world;
     match world {
         World::RoutingApplication => {
             let Some(path) = &args.message else {
@@ -308,12 +324,13 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
                 name: "cli".into(),
                 recipient: message.recipient.clone(),
             };
-            let invocation = plugin.route(&env, &limits, &message, &connector, &conversation)?;
+            let invocation =
+                sandbox::route(plugin, env, limits, &message, &connector, &conversation).await?;
             print(output(world, invocation))
         }
         World::ExternalSystem => {
             let entry: QueueEntry = read_entry(args)?;
-            let invocation = plugin.process(&env, &limits, &entry)?;
+            let invocation = sandbox::process(plugin, env, limits, &entry).await?;
             print(output(world, invocation))
         }
         World::Gateway => {
@@ -321,11 +338,12 @@ fn run(args: &RunArgs) -> anyhow::Result<()> {
             match &args.response {
                 Some(path) => {
                     let response: HttpResponseData = read_json(path, "response")?;
-                    let invocation = plugin.parse_response(&env, &limits, &entry, &response)?;
+                    let invocation =
+                        sandbox::parse_response(plugin, env, limits, &entry, &response).await?;
                     print(output(world, invocation))
                 }
                 None => {
-                    let invocation = plugin.build_request(&env, &limits, &entry)?;
+                    let invocation = sandbox::build_request(plugin, env, limits, &entry).await?;
                     print(output(world, invocation))
                 }
             }

@@ -5,6 +5,10 @@
 //! leaves. The modules follow the domain: [`routing`] (messages and decisions),
 //! [`runtime`] (the plugin sandbox), [`queue`], [`conversations`].
 
+/// The plugin sandbox, a crate of its own (`host/runtime`) that knows nothing of the
+/// server; re-exported so the server, the CLI and the tests name one runtime.
+pub use switchyard_runtime as runtime;
+
 pub mod acd_groups;
 pub mod api;
 pub mod channel;
@@ -15,7 +19,7 @@ pub mod conversations;
 pub mod interactions;
 pub mod queue;
 pub mod routing;
-pub mod runtime;
+pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

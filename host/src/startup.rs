@@ -55,7 +55,7 @@ impl Application {
         // compiled on upload (and, from the disk cache, when first needed).
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: config.plugin_cache_dir(),
-            engine: Default::default(),
+            ..RuntimeConfig::default()
         })
         .context("cannot start the plugin runtime")?;
         Self::build_with_runtime(config, Arc::new(runtime)).await

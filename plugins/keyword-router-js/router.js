@@ -6,9 +6,9 @@
 // kebab-case names, option<T> is `undefined` or the value, tuples are arrays, variants
 // are `{ tag, val }`, and an imported result<_, E> throws when it is an error.
 
-import { log } from 'switchyard:routing/log@0.1.0';
-import { get as kvGet, set as kvSet } from 'switchyard:routing/kv@0.1.0';
-import { availability } from 'switchyard:routing/acd@0.1.0';
+import { log } from 'switchyard:routing/log@0.1.1';
+import { get as kvGet, set as kvSet } from 'switchyard:routing/kv@0.1.1';
+import { availability } from 'switchyard:routing/acd@0.1.1';
 import { ALNUM, CASED, CASE_IGNORABLE } from './unicode-tables.js';
 
 const ROUTED_BY = ['routed_by', 'keyword-router'];

@@ -37,6 +37,16 @@ pub fn plugin_bytes(name: &str) -> Vec<u8> {
     })
 }
 
+/// Runs one plugin call (or any future) to completion on a thread of its own: plugin
+/// calls are async, and most runtime tests are plain functions.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread executor starts")
+        .block_on(future)
+}
+
 /// One runtime per test binary, with the pooling allocator as in production and fuel
 /// metering on, so fuel limits can be tested.
 pub fn runtime() -> &'static Runtime {

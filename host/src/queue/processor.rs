@@ -18,6 +18,7 @@ use super::{EntryRecord, LifeCycleState, ProcessOutcome, Settlement, TextStatus,
 use crate::routing::env::BatchKv;
 use crate::runtime::host::{KvChanges, NoStaffing};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
+use crate::sandbox;
 use crate::store::queue::{ClaimScope, Claimed};
 use crate::store::{Backend, Store, StoreError};
 
@@ -491,7 +492,10 @@ impl Processor {
         };
         let (limits, queue_entry) = (self.inner.limits, entry.to_queue_entry());
         let ran =
-            tokio::task::spawn_blocking(move || plugin.process(&env, &limits, &queue_entry)).await;
+            tokio::spawn(
+                async move { sandbox::process(&plugin, &env, &limits, &queue_entry).await },
+            )
+            .await;
         let (settlement, kv) = match ran {
             Ok(Ok(invocation)) => (
                 match invocation.value {
@@ -548,10 +552,7 @@ impl Processor {
         let settings = Settings::from_value(settings.clone()).map_err(|e| e.to_string())?;
         Ok(HostEnv {
             settings: Arc::new(settings),
-            kv: Arc::new(BatchKv::new(
-                self.inner.store.clone(),
-                tokio::runtime::Handle::current(),
-            )),
+            kv: Arc::new(BatchKv::new(self.inner.store.clone())),
             kv_scope,
             staffing: Arc::new(NoStaffing),
             label,

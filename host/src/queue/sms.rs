@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, QueueEntry, SendResult};
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, InvokeError, Limits, Plugin};
+use crate::sandbox;
 
 /// The most of a gateway's answer handed to the plugin: SMS gateways answer with a
 /// few hundred bytes; a larger body is cut rather than buffered without bound.
@@ -35,7 +36,8 @@ pub enum Attempt {
 }
 
 /// One attempt: build the request in the plugin, send it, let the plugin judge the
-/// answer. Plugin calls run on blocking threads; kv writes are collected in `kv`.
+/// answer. Plugin calls run as tasks of their own, so a panic is this attempt's
+/// failure and not the worker's; kv writes are collected in `kv`.
 pub async fn attempt(
     client: &reqwest::Client,
     plugin: &Arc<Plugin>,
@@ -47,7 +49,8 @@ pub async fn attempt(
 ) -> Attempt {
     let built = {
         let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
-        tokio::task::spawn_blocking(move || plugin.build_request(&env, &limits, &entry)).await
+        tokio::spawn(async move { sandbox::build_request(&plugin, &env, &limits, &entry).await })
+            .await
     };
     let request = match built {
         Err(join) => return Attempt::Broken(plugin_error("panicked", &join.to_string())),
@@ -69,8 +72,10 @@ pub async fn attempt(
     };
     let judged = {
         let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
-        tokio::task::spawn_blocking(move || plugin.parse_response(&env, &limits, &entry, &response))
-            .await
+        tokio::spawn(async move {
+            sandbox::parse_response(&plugin, &env, &limits, &entry, &response).await
+        })
+        .await
     };
     match judged {
         Err(join) => Attempt::Broken(plugin_error("panicked", &join.to_string())),

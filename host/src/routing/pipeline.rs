@@ -23,6 +23,7 @@ use crate::conversations::Conversation;
 use crate::routing::env::{BatchKv, DbStaffing};
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
+use crate::sandbox;
 use crate::store::messages::{NewInbound, Stored};
 use crate::store::{Backend, Store, StoreError};
 
@@ -288,13 +289,10 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
     let senders: Vec<&str> = messages.iter().map(|m| m.sender.as_str()).collect();
     let conversations = store.conversations(Channel::Sms, &senders).await?;
 
-    let handle = tokio::runtime::Handle::current();
-    let kv = Arc::new(BatchKv::new(store.clone(), handle.clone()));
-    let staffing = Arc::new(DbStaffing::new(store.clone(), handle));
-    let (mut outcomes, kv_changes) = tokio::task::spawn_blocking(move || {
-        decide_all(&messages, &routes, &groups, conversations, kv, staffing)
-    })
-    .await?;
+    let kv = Arc::new(BatchKv::new(store.clone()));
+    let staffing = Arc::new(DbStaffing::new(store.clone()));
+    let (mut outcomes, kv_changes) =
+        decide_all(&messages, &routes, &groups, conversations, kv, staffing).await;
     if outcomes.iter().any(|o| !o.replies.is_empty()) {
         let enabled = crate::queue::rules::Enabled {
             email: store.email_settings().await?.enabled,
@@ -387,10 +385,9 @@ async fn prepare(context: &RouterContext, connector: SmsConnector) -> anyhow::Re
     })
 }
 
-/// Routes every message of a batch, in order, on a blocking thread (plugins run
-/// synchronously). Returns the outcomes and the kv changes of the invocations that
-/// produced them.
-fn decide_all(
+/// Routes every message of a batch, in order. Returns the outcomes and the kv changes
+/// of the invocations that produced them.
+async fn decide_all(
     messages: &[PendingMessage],
     routes: &HashMap<i64, Option<Route>>,
     groups: &Groups,
@@ -460,7 +457,16 @@ fn decide_all(
                             name: connector.name.clone(),
                             recipient: connector.recipient.clone(),
                         };
-                        match plugin.route(&env, &route.limits, &inbound, &context, &conversation) {
+                        match sandbox::route(
+                            plugin,
+                            &env,
+                            &route.limits,
+                            &inbound,
+                            &context,
+                            &conversation,
+                        )
+                        .await
+                        {
                             Ok(mut invocation) => {
                                 let changes = std::mem::take(&mut invocation.kv_changes);
                                 let routed = outcome::decided(

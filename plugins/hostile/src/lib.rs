@@ -11,6 +11,8 @@
 //! | `huge`         | returns a reply whose body is 40 MiB                            |
 //! | `nonsense`     | routes to a group with an empty name, with 10,000 tags          |
 //! | `kv-then-trap` | writes kv `touched` = `yes`, then traps                         |
+//! | `kv-flood`     | changes keys until refused, then removes one more; routes to    |
+//! |                | `ok` with user data `writes` (accepted) and `remove` (its error)|
 //! | anything else  | routes to group `ok` with user data `("echo", <body>)`          |
 //!
 //! `std::hint::black_box` keeps the optimiser from proving the loops pointless or
@@ -47,6 +49,18 @@ impl RoutingApplication for Hostile {
             "kv-then-trap" => {
                 kv::set("touched", "yes").expect("kv write");
                 panic!("hostile plugin: trap after a kv write");
+            }
+            "kv-flood" => {
+                let writes = (0..1_000)
+                    .take_while(|i| kv::set(&format!("k{i}"), "v").is_ok())
+                    .count();
+                let removal = match kv::delete("one-more") {
+                    Ok(()) => "ok".to_owned(),
+                    Err(e) => format!("{e:?}"),
+                };
+                Decision::to_group("ok")
+                    .user_data("writes", writes.to_string())
+                    .user_data("remove", removal)
             }
             _ => Decision::to_group("ok").user_data("echo", message.body),
         }

@@ -42,7 +42,7 @@ fn check_describes_a_router() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("world:        routing-application"), "{text}");
-    assert!(text.contains("switchyard:routing/kv@0.1.0"), "{text}");
+    assert!(text.contains("switchyard:routing/kv@0.1.1"), "{text}");
     assert!(text.contains("route: func(message: record"), "{text}");
     assert!(text.contains("compile time:"), "{text}");
     let size = std::fs::metadata(&path).unwrap().len();

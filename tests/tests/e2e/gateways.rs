@@ -9,7 +9,8 @@ use switchyard::queue::{
     QueueEntry, SendResult,
 };
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
-use switchyard_tests::load;
+use switchyard::sandbox;
+use switchyard_tests::{block_on, load};
 
 const SETTINGS: &str = r#"{
   "url": "https://sms.example/v1/messages",
@@ -39,10 +40,14 @@ fn env(settings: &str) -> HostEnv {
 
 /// What the plugin's `build-request` returned, after the host checked it.
 fn build(settings: &str, entry: &QueueEntry) -> Result<HttpRequestSpec, ProcessError> {
-    load("json-gateway", World::Gateway)
-        .build_request(&env(settings), &Limits::default(), entry)
-        .expect("the gateway answers within the contract")
-        .value
+    block_on(sandbox::build_request(
+        &load("json-gateway", World::Gateway),
+        &env(settings),
+        &Limits::default(),
+        entry,
+    ))
+    .expect("the gateway answers within the contract")
+    .value
 }
 
 /// The code and description of a refused entry.
@@ -60,15 +65,15 @@ fn verdict(status: u16, body: &str) -> SendResult {
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: body.as_bytes().to_vec(),
     };
-    load("json-gateway", World::Gateway)
-        .parse_response(
-            &env(SETTINGS),
-            &Limits::default(),
-            &sms(1, "+32470123456", "hi"),
-            &response,
-        )
-        .expect("the gateway answers within the contract")
-        .value
+    block_on(sandbox::parse_response(
+        &load("json-gateway", World::Gateway),
+        &env(SETTINGS),
+        &Limits::default(),
+        &sms(1, "+32470123456", "hi"),
+        &response,
+    ))
+    .expect("the gateway answers within the contract")
+    .value
 }
 
 fn error(code: &str, description: &str) -> ProcessError {
@@ -319,7 +324,8 @@ mod twilio {
         SendResult,
     };
     use switchyard::runtime::{Limits, World};
-    use switchyard_tests::load;
+    use switchyard::sandbox;
+    use switchyard_tests::{block_on, load};
 
     use super::{env, error, sms};
 
@@ -333,10 +339,14 @@ mod twilio {
 
     /// What the plugin's `build-request` returned, after the host checked it.
     fn build(settings: &str, entry: &QueueEntry) -> Result<HttpRequestSpec, ProcessError> {
-        let result = load("twilio-gateway", World::Gateway)
-            .build_request(&env(settings), &Limits::default(), entry)
-            .expect("the gateway answers within the contract")
-            .value;
+        let result = block_on(sandbox::build_request(
+            &load("twilio-gateway", World::Gateway),
+            &env(settings),
+            &Limits::default(),
+            entry,
+        ))
+        .expect("the gateway answers within the contract")
+        .value;
         if let Ok(request) = &result {
             // The runtime has run this check already; repeated so the test says so.
             request
@@ -381,15 +391,15 @@ mod twilio {
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
         };
-        load("twilio-gateway", World::Gateway)
-            .parse_response(
-                &env(&settings("")),
-                &Limits::default(),
-                &sms(1, "+32470123456", "hi"),
-                &response,
-            )
-            .expect("the gateway answers within the contract")
-            .value
+        block_on(sandbox::parse_response(
+            &load("twilio-gateway", World::Gateway),
+            &env(&settings("")),
+            &Limits::default(),
+            &sms(1, "+32470123456", "hi"),
+            &response,
+        ))
+        .expect("the gateway answers within the contract")
+        .value
     }
 
     #[test]

@@ -10,7 +10,8 @@ use switchyard::conversations::Conversation;
 use switchyard::routing::{ConnectorContext, Decision, InboundMessage, Target};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Invocation, InvokeError, Limits, Plugin, Settings, World};
-use switchyard_tests::{load, plugin_bytes, server_runtime};
+use switchyard::sandbox;
+use switchyard_tests::{block_on, load, plugin_bytes, server_runtime};
 
 fn hostile() -> Arc<Plugin> {
     load("hostile", World::RoutingApplication)
@@ -36,13 +37,14 @@ fn route(
     limits: &Limits,
     body: &str,
 ) -> Result<Invocation<Decision>, InvokeError> {
-    plugin.route(
+    block_on(sandbox::route(
+        plugin,
         env,
         limits,
         &message(body),
         &ConnectorContext::default(),
         &Conversation::default(),
-    )
+    ))
 }
 
 /// The plugin still answers a normal message correctly after whatever came before.
@@ -206,4 +208,22 @@ fn hostile_calls_on_other_threads_do_not_disturb_good_ones() {
                 .is_err()
         );
     }
+}
+
+#[test]
+fn a_removal_past_the_write_quota_is_refused_and_the_plugin_is_told() {
+    let (plugin, env) = (hostile(), env());
+    let decision = route(&plugin, &env, &Limits::default(), "kv-flood")
+        .expect("a refused write is the plugin's to handle, not a failure")
+        .value;
+    let Target::AcdGroup(target) = decision.target else {
+        panic!("expected a group target");
+    };
+    assert_eq!(
+        target.user_data,
+        vec![
+            ("writes".into(), "100".into()),
+            ("remove".into(), "KvError::QuotaExceeded".into())
+        ]
+    );
 }

@@ -10,7 +10,8 @@ use switchyard::conversations::Conversation;
 use switchyard::routing::{ConnectorContext, InboundMessage};
 use switchyard::runtime::host::{MemoryKv, StaffingTable};
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
-use switchyard_tests::{load, repo_root};
+use switchyard::sandbox;
+use switchyard_tests::{block_on, load, repo_root};
 
 const ROUTERS: [&str; 3] = ["keyword-router", "keyword-router-py", "keyword-router-js"];
 
@@ -76,15 +77,15 @@ fn run(
         name: "test".into(),
         recipient: case.message.recipient.clone(),
     };
-    let invocation = plugin
-        .route(
-            &env,
-            &Limits::default(),
-            &case.message,
-            &connector,
-            &case.conversation,
-        )
-        .unwrap_or_else(|e| panic!("{router} on case {}: {e}", case.name));
+    let invocation = block_on(sandbox::route(
+        &plugin,
+        &env,
+        &Limits::default(),
+        &case.message,
+        &connector,
+        &case.conversation,
+    ))
+    .unwrap_or_else(|e| panic!("{router} on case {}: {e}", case.name));
     invocation.commit_kv(&env).unwrap();
     let logs = invocation
         .logs

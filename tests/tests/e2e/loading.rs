@@ -1,7 +1,7 @@
 //! Loading components: each is recognised as its world, or refused with a message that
 //! says exactly what does not fit; compiled artifacts are cached by content hash.
 
-use switchyard::runtime::{CacheSource, LoadError, Runtime, RuntimeConfig, World};
+use switchyard::runtime::{CacheSource, EngineConfig, LoadError, Runtime, RuntimeConfig, World};
 use switchyard_tests::{plugin_bytes, repo_root, runtime};
 
 #[test]
@@ -107,6 +107,45 @@ fn a_truncated_component_is_refused_as_not_compiling() {
     assert!(matches!(err, LoadError::Compile(_)), "{err}");
 }
 
+/// The one artifact of `hash` under the cache directory (in its engine's folder).
+fn artifact_of(dir: &std::path::Path, hash: &str) -> std::path::PathBuf {
+    let found: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|engine| engine.unwrap().path().join(format!("{hash}.cwasm")))
+        .filter(|path| path.exists())
+        .collect();
+    assert_eq!(found.len(), 1, "artifacts of {hash}: {found:?}");
+    found[0].clone()
+}
+
+#[test]
+fn loaded_plugins_are_bounded_by_their_compiled_size_least_recently_used_first() {
+    // A budget of one byte holds only the newest plugin.
+    let runtime = Runtime::new(RuntimeConfig {
+        plugin_cache_bytes: 1,
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let router = runtime.load(&plugin_bytes("keyword-router")).unwrap();
+    assert!(runtime.loaded(&router.info().hash).is_some());
+    let gateway = runtime.load(&plugin_bytes("json-gateway")).unwrap();
+    assert!(runtime.loaded(&router.info().hash).is_none());
+    assert!(runtime.loaded(&gateway.info().hash).is_some());
+    let (count, bytes) = runtime.plugin_cache_usage();
+    assert_eq!(count, 1);
+    assert!(bytes > 0);
+}
+
+#[test]
+fn a_component_that_fails_its_world_check_is_not_kept() {
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let bytes = plugin_bytes("wrong-world");
+    runtime
+        .load_as(&bytes, World::RoutingApplication)
+        .unwrap_err();
+    assert_eq!(runtime.plugin_cache_usage(), (0, 0));
+}
+
 #[test]
 fn compiled_components_are_reused_from_memory_and_from_disk() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,12 +160,36 @@ fn compiled_components_are_reused_from_memory_and_from_disk() {
     assert_eq!(compiled.info().source, CacheSource::Compiled);
     let again = first.load(&bytes).unwrap();
     assert!(std::sync::Arc::ptr_eq(&compiled, &again));
-    let artifact = dir.path().join(format!("{}.cwasm", compiled.info().hash));
-    assert!(artifact.exists(), "no artifact at {}", artifact.display());
+    let artifact = artifact_of(dir.path(), &compiled.info().hash);
 
     let second = Runtime::new(config()).unwrap();
     assert_eq!(
         second.load(&bytes).unwrap().info().source,
+        CacheSource::Disk
+    );
+
+    // An engine with other settings (fuel metering) keeps its artifacts apart and
+    // leaves these alone.
+    let metered = Runtime::new(RuntimeConfig {
+        engine: EngineConfig {
+            fuel_metering: true,
+            ..EngineConfig::default()
+        },
+        ..config()
+    })
+    .unwrap();
+    assert_eq!(
+        metered.load(&bytes).unwrap().info().source,
+        CacheSource::Compiled
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    assert_eq!(
+        Runtime::new(config())
+            .unwrap()
+            .load(&bytes)
+            .unwrap()
+            .info()
+            .source,
         CacheSource::Disk
     );
 

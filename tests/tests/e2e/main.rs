@@ -2,6 +2,7 @@
 //! repository by `plugins/build.sh` before these run.
 
 mod cli;
+mod compat;
 mod gateways;
 mod hostile;
 mod keyword_routers;

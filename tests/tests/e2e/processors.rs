@@ -7,7 +7,8 @@ use switchyard::channel::Channel;
 use switchyard::queue::{Communication, Direction, ProcessError, ProcessOutcome, QueueEntry};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
-use switchyard_tests::load;
+use switchyard::sandbox;
+use switchyard_tests::{block_on, load};
 
 fn entry(number: u64, media: Channel, direction: Direction, body: &str) -> QueueEntry {
     QueueEntry {
@@ -45,9 +46,13 @@ impl Cas {
     /// Processes `entry` and commits its kv writes, as the queue worker does.
     fn process(&self, entry: &QueueEntry) -> ProcessOutcome {
         let plugin = load("cas-processor", World::ExternalSystem);
-        let invocation = plugin
-            .process(&self.env, &Limits::default(), entry)
-            .expect("the processor answers");
+        let invocation = block_on(sandbox::process(
+            &plugin,
+            &self.env,
+            &Limits::default(),
+            entry,
+        ))
+        .expect("the processor answers");
         invocation.commit_kv(&self.env).unwrap();
         invocation.value
     }

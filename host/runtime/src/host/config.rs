@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::HostContext;
-use crate::runtime::bindings::config;
+use crate::bindings::config;
 
 /// Settings are small configuration documents; 256 KiB leaves room for long keyword
 /// lists while keeping every invocation's copy cheap.

@@ -3,20 +3,30 @@
 //! The routing-application world generates the shared interfaces (types and the five
 //! host imports); the other worlds reuse them through `with`, so one host
 //! implementation and one set of types serve every kind of plugin.
+//!
+//! The kv and acd imports are async host functions: a plugin reading its kv store
+//! waits on the embedder's backend (a database, on the server) without holding a
+//! thread, so every export is called asynchronously.
 
 mod routing_application {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "routing-application",
-        imports: { default: trappable },
+        imports: {
+            "switchyard:routing/kv": async | trappable,
+            "switchyard:routing/acd": async | trappable,
+            default: trappable,
+        },
+        exports: { default: async },
     });
 }
 
 mod external_system {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "external-system",
         imports: { default: trappable },
+        exports: { default: async },
         with: {
             "switchyard:routing/types": super::routing_application::switchyard::routing::types,
             "switchyard:routing/log": super::routing_application::switchyard::routing::log,
@@ -30,9 +40,10 @@ mod external_system {
 
 mod gateway {
     wasmtime::component::bindgen!({
-        path: "../wit",
+        path: "../../wit",
         world: "gateway",
         imports: { default: trappable },
+        exports: { default: async },
         with: {
             "switchyard:routing/types": super::routing_application::switchyard::routing::types,
             "switchyard:routing/log": super::routing_application::switchyard::routing::log,
@@ -49,8 +60,14 @@ pub(crate) use gateway::GatewayPre;
 pub(crate) use routing_application::RoutingApplicationPre;
 pub(crate) use routing_application::switchyard::routing::{acd, clock, config, kv, log, types};
 
+/// The WIT types plugins speak. The embedder converts its own types to and from these
+/// at its edge; nothing of the embedder's domain reaches the runtime.
+pub mod wit {
+    pub use super::types::*;
+}
+
 /// Adds every host import of the platform world to `linker`.
-pub(crate) fn add_to_linker<T: 'static>(
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
     get: fn(&mut T) -> &mut super::host::HostContext,
 ) -> wasmtime::Result<()> {

@@ -1,9 +1,16 @@
-//! Conversions between the host's domain types and the generated WIT types.
+//! The host's edge to the plugin runtime: calls on a plugin in the host's domain
+//! types, converted to and from the WIT types the runtime speaks.
 //!
 //! Inputs convert infallibly; outputs from the guest are checked on the way in, so the
-//! rest of the host only ever sees decisions that satisfy [`Decision::check`].
+//! rest of the host only ever sees decisions that satisfy [`Decision::check`] and queue
+//! results within their size limits. A result that fails the check is the plugin's
+//! failure ([`InvokeError::InvalidOutput`]), and its kv writes are dropped with it.
 
-use super::bindings::types as wit;
+use std::time::Duration;
+
+use switchyard_runtime::wit;
+use switchyard_runtime::{HostEnv, Invocation, InvokeError, Limits, Plugin};
+
 use crate::channel::Channel;
 use crate::conversations::{Conversation, ConversationStatus};
 use crate::queue::{
@@ -50,7 +57,7 @@ fn status_from(s: wit::ConversationStatus) -> ConversationStatus {
     }
 }
 
-pub(crate) fn message(m: &InboundMessage) -> wit::InboundMessage {
+fn message(m: &InboundMessage) -> wit::InboundMessage {
     wit::InboundMessage {
         id: m.id.clone(),
         channel: channel(m.channel),
@@ -72,7 +79,7 @@ pub(crate) fn message(m: &InboundMessage) -> wit::InboundMessage {
     }
 }
 
-pub(crate) fn connector(c: &ConnectorContext, settings: &str) -> wit::ConnectorContext {
+fn connector(c: &ConnectorContext, settings: &str) -> wit::ConnectorContext {
     wit::ConnectorContext {
         id: c.id.clone(),
         name: c.name.clone(),
@@ -81,7 +88,7 @@ pub(crate) fn connector(c: &ConnectorContext, settings: &str) -> wit::ConnectorC
     }
 }
 
-pub(crate) fn conversation(c: &Conversation) -> wit::Conversation {
+fn conversation(c: &Conversation) -> wit::Conversation {
     wit::Conversation {
         status: status(c.status),
         tags: c.tags.clone(),
@@ -89,7 +96,7 @@ pub(crate) fn conversation(c: &Conversation) -> wit::Conversation {
 }
 
 /// Converts and checks a guest's decision.
-pub(crate) fn decision(d: wit::Decision) -> Result<Decision, DecisionError> {
+fn decision(d: wit::Decision) -> Result<Decision, DecisionError> {
     let target = match d.target {
         wit::Target::AcdGroup(g) => Target::AcdGroup(GroupTarget {
             group: g.group,
@@ -119,7 +126,7 @@ pub(crate) fn decision(d: wit::Decision) -> Result<Decision, DecisionError> {
     Ok(decision)
 }
 
-pub(crate) fn queue_entry(e: &QueueEntry) -> wit::QueueEntry {
+fn queue_entry(e: &QueueEntry) -> wit::QueueEntry {
     let c = &e.communication;
     wit::QueueEntry {
         number: e.number,
@@ -145,7 +152,7 @@ const MAX_ERROR_CODE: usize = 64;
 const MAX_ERROR_DESCRIPTION: usize = 4_096;
 const MAX_REFERENCE: usize = 1_024;
 
-pub(crate) fn process_error(e: wit::ProcessError) -> Result<ProcessError, String> {
+fn process_error(e: wit::ProcessError) -> Result<ProcessError, String> {
     if e.code.trim().is_empty() {
         return Err("the error code is empty".into());
     }
@@ -166,7 +173,7 @@ pub(crate) fn process_error(e: wit::ProcessError) -> Result<ProcessError, String
     })
 }
 
-pub(crate) fn process_outcome(o: wit::ProcessOutcome) -> Result<ProcessOutcome, String> {
+fn process_outcome(o: wit::ProcessOutcome) -> Result<ProcessOutcome, String> {
     match o {
         wit::ProcessOutcome::Completed(reference) => {
             if reference.as_ref().is_some_and(|r| r.len() > MAX_REFERENCE) {
@@ -180,7 +187,7 @@ pub(crate) fn process_outcome(o: wit::ProcessOutcome) -> Result<ProcessOutcome, 
     }
 }
 
-pub(crate) fn http_request(r: wit::HttpRequest) -> Result<HttpRequestSpec, String> {
+fn http_request(r: wit::HttpRequest) -> Result<HttpRequestSpec, String> {
     let request = HttpRequestSpec {
         method: match r.method {
             wit::HttpMethod::Get => HttpMethod::Get,
@@ -195,7 +202,7 @@ pub(crate) fn http_request(r: wit::HttpRequest) -> Result<HttpRequestSpec, Strin
     Ok(request)
 }
 
-pub(crate) fn http_response(r: &HttpResponseData) -> wit::HttpResponse {
+fn http_response(r: &HttpResponseData) -> wit::HttpResponse {
     wit::HttpResponse {
         status: r.status,
         headers: r.headers.clone(),
@@ -203,7 +210,7 @@ pub(crate) fn http_response(r: &HttpResponseData) -> wit::HttpResponse {
     }
 }
 
-pub(crate) fn send_result(r: wit::SendResult) -> Result<SendResult, String> {
+fn send_result(r: wit::SendResult) -> Result<SendResult, String> {
     Ok(match r {
         wit::SendResult::Sent(id) => {
             if id.as_ref().is_some_and(|id| id.len() > MAX_REFERENCE) {
@@ -216,4 +223,87 @@ pub(crate) fn send_result(r: wit::SendResult) -> Result<SendResult, String> {
         wit::SendResult::Failed(e) => SendResult::Failed(process_error(e)?),
         wit::SendResult::Retry(e) => SendResult::Retry(process_error(e)?),
     })
+}
+
+/// Time an invocation may spend beyond its deadline before the host gives up on it.
+/// The deadline itself is enforced inside the sandbox on every epoch tick; this only
+/// bounds a host call (a kv read on a stalled database) the guest is waiting on.
+const HOST_CALL_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `call` within the deadline plus [`HOST_CALL_GRACE`].
+async fn bounded<T>(
+    limits: &Limits,
+    call: impl std::future::Future<Output = Result<Invocation<T>, InvokeError>>,
+) -> Result<Invocation<T>, InvokeError> {
+    tokio::time::timeout(limits.deadline + HOST_CALL_GRACE, call)
+        .await
+        .unwrap_or(Err(InvokeError::Timeout {
+            deadline: limits.deadline,
+        }))
+}
+
+/// Asks a routing application where `message` goes.
+pub async fn route(
+    plugin: &Plugin,
+    env: &HostEnv,
+    limits: &Limits,
+    message: &InboundMessage,
+    connector: &ConnectorContext,
+    conversation: &Conversation,
+) -> Result<Invocation<Decision>, InvokeError> {
+    let (message, conversation) = (self::message(message), self::conversation(conversation));
+    let connector = self::connector(connector, env.settings.as_json());
+    bounded(
+        limits,
+        plugin.route(env, limits, &message, &connector, &conversation),
+    )
+    .await?
+    .try_map(|d| decision(d).map_err(|e| e.to_string()))
+}
+
+/// Asks an external system to process a queue entry.
+pub async fn process(
+    plugin: &Plugin,
+    env: &HostEnv,
+    limits: &Limits,
+    entry: &QueueEntry,
+) -> Result<Invocation<ProcessOutcome>, InvokeError> {
+    let entry = queue_entry(entry);
+    bounded(limits, plugin.process(env, limits, &entry))
+        .await?
+        .try_map(process_outcome)
+}
+
+/// Asks a gateway for the HTTP request that sends `entry`; the inner `Err` is the
+/// gateway refusing the entry.
+pub async fn build_request(
+    plugin: &Plugin,
+    env: &HostEnv,
+    limits: &Limits,
+    entry: &QueueEntry,
+) -> Result<Invocation<Result<HttpRequestSpec, ProcessError>>, InvokeError> {
+    let entry = queue_entry(entry);
+    bounded(limits, plugin.build_request(env, limits, &entry))
+        .await?
+        .try_map(|result| match result {
+            Ok(request) => http_request(request).map(Ok),
+            Err(refusal) => process_error(refusal).map(Err),
+        })
+}
+
+/// Asks a gateway what the response to its request means.
+pub async fn parse_response(
+    plugin: &Plugin,
+    env: &HostEnv,
+    limits: &Limits,
+    entry: &QueueEntry,
+    response: &HttpResponseData,
+) -> Result<Invocation<SendResult>, InvokeError> {
+    let (entry, response) = (queue_entry(entry), http_response(response));
+    bounded(
+        limits,
+        plugin.parse_response(env, limits, &entry, &response),
+    )
+    .await?
+    .try_map(send_result)
 }

@@ -63,7 +63,9 @@ pub(crate) fn build(config: &EngineConfig) -> anyhow::Result<Engine> {
             .max_memories_per_component(MAX_MEMORIES as u32)
             .max_tables_per_component(MAX_TABLES as u32)
             .max_component_instance_size(1 << 20)
-            .max_core_instance_size(1 << 20);
+            .max_core_instance_size(1 << 20)
+            // Every call runs on a fiber (async host calls), one stack per live call.
+            .total_stacks(n);
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&wasm).map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e}"))

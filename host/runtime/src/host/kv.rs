@@ -7,8 +7,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use futures_util::future::BoxFuture;
+
 use super::HostContext;
-use crate::runtime::bindings::kv;
+use crate::bindings::kv;
 
 /// Keys name things like `last-group:+4915112345678`; 256 bytes covers any such key.
 pub const MAX_KEY_LEN: usize = 256;
@@ -20,7 +22,13 @@ pub const MAX_WRITES: usize = 100;
 
 /// Where kv data lives between invocations, namespaced by scope.
 pub trait KvStore: Send + Sync {
-    fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<String>>;
+    /// The stored value. Asynchronous: on the server this waits on the database, and a
+    /// plugin waiting on it is suspended rather than holding a thread.
+    fn get<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>>;
     /// Applies all of `changes` atomically.
     fn commit(&self, scope: &str, changes: &KvChanges) -> anyhow::Result<()>;
 }
@@ -66,9 +74,14 @@ impl MemoryKv {
 }
 
 impl KvStore for MemoryKv {
-    fn get(&self, scope: &str, key: &str) -> anyhow::Result<Option<String>> {
+    fn get<'a>(
+        &'a self,
+        scope: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
         let data = self.data.lock().expect("kv lock");
-        Ok(data.get(scope).and_then(|s| s.get(key)).cloned())
+        let value = data.get(scope).and_then(|s| s.get(key)).cloned();
+        Box::pin(async move { Ok(value) })
     }
 
     fn commit(&self, scope: &str, changes: &KvChanges) -> anyhow::Result<()> {
@@ -84,12 +97,31 @@ impl KvStore for MemoryKv {
     }
 }
 
+/// Whether `key` can name a stored value: what `set` accepts.
+fn valid_key(key: &str) -> bool {
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && !key.contains('\0')
+}
+
+impl HostContext {
+    /// Buffers a change of `key` unless the invocation already changed as many keys as
+    /// it may; changing a key again does not count twice.
+    fn change(&mut self, key: String, value: Option<String>) -> Result<(), kv::KvError> {
+        if !self.kv_writes.0.contains_key(&key) && self.kv_writes.0.len() >= MAX_WRITES {
+            return Err(kv::KvError::QuotaExceeded);
+        }
+        self.kv_writes.0.insert(key, value);
+        Ok(())
+    }
+}
+
 impl kv::Host for HostContext {
-    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
         if let Some(pending) = self.kv_writes.0.get(&key) {
             return Ok(pending.clone());
         }
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
+        // A key `set` refuses cannot have been stored: answer without asking the
+        // backend, so every backend answers the same (PostgreSQL refuses NUL in text).
+        if !valid_key(&key) {
             return Ok(None);
         }
         // A failing backend is the host's problem, not the plugin's: trap so the
@@ -97,11 +129,16 @@ impl kv::Host for HostContext {
         self.env
             .kv
             .get(&self.env.kv_scope, &key)
+            .await
             .map_err(|e| wasmtime::format_err!("kv store unavailable: {e:#}"))
     }
 
-    fn set(&mut self, key: String, value: String) -> wasmtime::Result<Result<(), kv::KvError>> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN || key.contains('\0') {
+    async fn set(
+        &mut self,
+        key: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), kv::KvError>> {
+        if !valid_key(&key) {
             return Ok(Err(kv::KvError::InvalidKey));
         }
         // No databases the host runs on store NUL in text, and the 0.1 contract has no
@@ -114,20 +151,22 @@ impl kv::Host for HostContext {
         if value.len() > MAX_VALUE_LEN {
             return Ok(Err(kv::KvError::ValueTooLarge));
         }
-        if !self.kv_writes.0.contains_key(&key) && self.kv_writes.0.len() >= MAX_WRITES {
-            return Ok(Err(kv::KvError::QuotaExceeded));
-        }
-        self.kv_writes.0.insert(key, Some(value));
-        Ok(Ok(()))
+        Ok(self.change(key, Some(value)))
     }
 
-    fn delete(&mut self, key: String) -> wasmtime::Result<()> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
-            return Ok(());
-        }
-        if self.kv_writes.0.contains_key(&key) || self.kv_writes.0.len() < MAX_WRITES {
-            self.kv_writes.0.insert(key, None);
+    /// The 0.1.0 removal, which cannot report a failure: a refused one is dropped, as
+    /// its documentation says. [`Self::remove`] reports it.
+    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+        if valid_key(&key) {
+            let _ = self.change(key, None);
         }
         Ok(())
+    }
+
+    async fn remove(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+        if !valid_key(&key) {
+            return Ok(Err(kv::KvError::InvalidKey));
+        }
+        Ok(self.change(key, None))
     }
 }

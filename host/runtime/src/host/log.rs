@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::HostContext;
-use crate::runtime::bindings::log;
+use crate::bindings::log;
 
 /// Lines kept per invocation; the rest are counted and reported as dropped, so a
 /// plugin logging in a loop cannot flood the host's log or memory.
@@ -36,31 +36,51 @@ impl log::Host for HostContext {
         }
         let message = truncate(message, MAX_LOG_LINE);
         let label = self.env.label.as_str();
+        // In the host's log the line stays one line: a plugin must not be able to
+        // start a forged log record with a newline. The invocation keeps the original.
+        let line = one_line(&message);
         let level = match level {
             log::Level::Trace => {
-                tracing::trace!(target: "plugin", plugin = label, "{message}");
+                tracing::trace!(target: "plugin", plugin = label, "{line}");
                 LogLevel::Trace
             }
             log::Level::Debug => {
-                tracing::debug!(target: "plugin", plugin = label, "{message}");
+                tracing::debug!(target: "plugin", plugin = label, "{line}");
                 LogLevel::Debug
             }
             log::Level::Info => {
-                tracing::info!(target: "plugin", plugin = label, "{message}");
+                tracing::info!(target: "plugin", plugin = label, "{line}");
                 LogLevel::Info
             }
             log::Level::Warn => {
-                tracing::warn!(target: "plugin", plugin = label, "{message}");
+                tracing::warn!(target: "plugin", plugin = label, "{line}");
                 LogLevel::Warn
             }
             log::Level::Error => {
-                tracing::error!(target: "plugin", plugin = label, "{message}");
+                tracing::error!(target: "plugin", plugin = label, "{line}");
                 LogLevel::Error
             }
         };
         self.logs.push(LogLine { level, message });
         Ok(())
     }
+}
+
+/// `text` with control characters (newlines, escapes) written as `\n`, `\u{1b}`, ...
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
@@ -78,7 +98,13 @@ fn truncate(mut text: String, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{one_line, truncate};
+
+    #[test]
+    fn control_characters_cannot_start_a_new_log_line() {
+        assert_eq!(one_line("a\nforged"), "a\\nforged");
+        assert_eq!(one_line("plain"), "plain");
+    }
 
     #[test]
     fn truncation_respects_character_boundaries() {

@@ -17,7 +17,7 @@ pub use config::{Settings, SettingsError};
 pub use kv::{KvChanges, KvStore, MAX_KEY_LEN, MAX_VALUE_LEN, MAX_WRITES, MemoryKv};
 pub use log::{LogLevel, LogLine, MAX_LOG_LINE, MAX_LOG_LINES};
 
-pub(crate) use clock::now_ms;
+pub use clock::now_ms;
 
 /// What the host offers one plugin attachment (a plugin on a connector, or an external
 /// system): its settings, its private kv namespace, the ACD staffing view.
@@ -87,4 +87,4 @@ impl wasmtime::component::HasData for HostView {
     type Data<'a> = &'a mut HostContext;
 }
 
-impl super::bindings::types::Host for HostContext {}
+impl crate::bindings::types::Host for HostContext {}

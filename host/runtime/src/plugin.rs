@@ -4,17 +4,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use wasmtime::component::{InstancePre, Linker};
-use wasmtime::{Engine, Trap};
+use wasmtime::{Engine, Trap, UpdateDeadline};
 
 use super::bindings::{ExternalSystemPre, GatewayPre, RoutingApplicationPre};
 use super::cache::{CacheSource, Compiled};
 use super::host::{HostContext, HostEnv, KvChanges, LogLine};
 use super::limits::Limiter;
 use super::world::Shape;
-use super::{InvokeError, Limits, LoadError, World, convert};
-use crate::conversations::Conversation;
-use crate::queue::{HttpRequestSpec, HttpResponseData, ProcessOutcome, QueueEntry, SendResult};
-use crate::routing::{ConnectorContext, Decision, InboundMessage};
+use super::{InvokeError, Limits, LoadError, World};
+use crate::bindings::wit;
 
 /// Store data of one invocation.
 pub(crate) struct Store {
@@ -45,7 +43,8 @@ pub struct PluginInfo {
 }
 
 /// The result of one successful invocation, with what it cost and what it produced
-/// besides its value. `kv_changes` are not applied yet: the caller commits them.
+/// besides its value. `kv_changes` are not applied yet: the caller commits them, once
+/// it has checked the value.
 #[derive(Debug, Clone, Serialize)]
 pub struct Invocation<T> {
     pub value: T,
@@ -58,6 +57,21 @@ pub struct Invocation<T> {
 }
 
 impl<T> Invocation<T> {
+    /// Converts the value, keeping what the invocation cost and produced. A value the
+    /// caller refuses ends as [`InvokeError::InvalidOutput`], and its kv changes with it.
+    pub fn try_map<U>(
+        self,
+        convert: impl FnOnce(T) -> Result<U, String>,
+    ) -> Result<Invocation<U>, InvokeError> {
+        Ok(Invocation {
+            value: convert(self.value).map_err(InvokeError::InvalidOutput)?,
+            fuel_used: self.fuel_used,
+            elapsed: self.elapsed,
+            kv_changes: self.kv_changes,
+            logs: self.logs,
+        })
+    }
+
     /// Commits the invocation's kv writes to the environment's store.
     pub fn commit_kv(&self, env: &HostEnv) -> anyhow::Result<()> {
         if self.kv_changes.is_empty() {
@@ -147,98 +161,109 @@ impl Plugin {
         &self.info
     }
 
-    /// Asks a routing application where `message` goes.
-    pub fn route(
+    /// Asks a routing application where `message` goes. The decision is returned as
+    /// the plugin gave it: the embedder checks it against its own rules.
+    pub async fn route(
         &self,
         env: &HostEnv,
         limits: &Limits,
-        message: &InboundMessage,
-        connector: &ConnectorContext,
-        conversation: &Conversation,
-    ) -> Result<Invocation<Decision>, InvokeError> {
+        message: &wit::InboundMessage,
+        connector: &wit::ConnectorContext,
+        conversation: &wit::Conversation,
+    ) -> Result<Invocation<wit::Decision>, InvokeError> {
         let Pre::Routing(pre) = &self.pre else {
             return Err(self.wrong_kind(World::RoutingApplication));
         };
-        let (message, conversation) = (
-            convert::message(message),
-            convert::conversation(conversation),
-        );
-        let connector = convert::connector(connector, env.settings.as_json());
-        self.invoke(env, limits, pre.instance_pre(), |store| {
-            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
-            let decision = bindings
-                .call_route(&mut *store, &message, &connector, &conversation)
-                .map_err(Phase::Call)?;
-            Ok(convert::decision(decision).map_err(|e| e.to_string()))
-        })
+        let mut call = Call::start(pre.instance_pre(), env, limits);
+        let result = async {
+            let bindings = pre
+                .instantiate_async(&mut call.store)
+                .await
+                .map_err(Phase::Instantiate)?;
+            bindings
+                .call_route(&mut call.store, message, connector, conversation)
+                .await
+                .map_err(Phase::Call)
+        }
+        .await;
+        call.finish(result, limits)
     }
 
     /// Asks an external system to process a queue entry.
-    pub fn process(
+    pub async fn process(
         &self,
         env: &HostEnv,
         limits: &Limits,
-        entry: &QueueEntry,
-    ) -> Result<Invocation<ProcessOutcome>, InvokeError> {
+        entry: &wit::QueueEntry,
+    ) -> Result<Invocation<wit::ProcessOutcome>, InvokeError> {
         let Pre::External(pre) = &self.pre else {
             return Err(self.wrong_kind(World::ExternalSystem));
         };
-        let entry = convert::queue_entry(entry);
-        self.invoke(env, limits, pre.instance_pre(), |store| {
-            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
-            let outcome = bindings
-                .call_process(&mut *store, &entry)
-                .map_err(Phase::Call)?;
-            Ok(convert::process_outcome(outcome))
-        })
+        let mut call = Call::start(pre.instance_pre(), env, limits);
+        let result = async {
+            let bindings = pre
+                .instantiate_async(&mut call.store)
+                .await
+                .map_err(Phase::Instantiate)?;
+            bindings
+                .call_process(&mut call.store, entry)
+                .await
+                .map_err(Phase::Call)
+        }
+        .await;
+        call.finish(result, limits)
     }
 
     /// Asks a gateway for the HTTP request that sends `entry`. The inner `Err` is the
     /// gateway refusing the entry (e.g. a number it cannot reach).
-    pub fn build_request(
+    pub async fn build_request(
         &self,
         env: &HostEnv,
         limits: &Limits,
-        entry: &QueueEntry,
-    ) -> Result<Invocation<Result<HttpRequestSpec, crate::queue::ProcessError>>, InvokeError> {
+        entry: &wit::QueueEntry,
+    ) -> Result<Invocation<Result<wit::HttpRequest, wit::ProcessError>>, InvokeError> {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        let entry = convert::queue_entry(entry);
-        self.invoke(env, limits, pre.instance_pre(), |store| {
-            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
-            let result = bindings
-                .call_build_request(&mut *store, &entry)
-                .map_err(Phase::Call)?;
-            Ok(match result {
-                Ok(request) => convert::http_request(request).map(Ok),
-                Err(refusal) => convert::process_error(refusal).map(Err),
-            })
-        })
+        let mut call = Call::start(pre.instance_pre(), env, limits);
+        let result = async {
+            let bindings = pre
+                .instantiate_async(&mut call.store)
+                .await
+                .map_err(Phase::Instantiate)?;
+            bindings
+                .call_build_request(&mut call.store, entry)
+                .await
+                .map_err(Phase::Call)
+        }
+        .await;
+        call.finish(result, limits)
     }
 
     /// Asks a gateway what the response to its request means.
-    pub fn parse_response(
+    pub async fn parse_response(
         &self,
         env: &HostEnv,
         limits: &Limits,
-        entry: &QueueEntry,
-        response: &HttpResponseData,
-    ) -> Result<Invocation<SendResult>, InvokeError> {
+        entry: &wit::QueueEntry,
+        response: &wit::HttpResponse,
+    ) -> Result<Invocation<wit::SendResult>, InvokeError> {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        let (entry, response) = (
-            convert::queue_entry(entry),
-            convert::http_response(response),
-        );
-        self.invoke(env, limits, pre.instance_pre(), |store| {
-            let bindings = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
-            let result = bindings
-                .call_parse_response(&mut *store, &entry, &response)
-                .map_err(Phase::Call)?;
-            Ok(convert::send_result(result))
-        })
+        let mut call = Call::start(pre.instance_pre(), env, limits);
+        let result = async {
+            let bindings = pre
+                .instantiate_async(&mut call.store)
+                .await
+                .map_err(Phase::Instantiate)?;
+            bindings
+                .call_parse_response(&mut call.store, entry, response)
+                .await
+                .map_err(Phase::Call)
+        }
+        .await;
+        call.finish(result, limits)
     }
 
     fn wrong_kind(&self, wanted: World) -> InvokeError {
@@ -247,17 +272,18 @@ impl Plugin {
             actual: self.info.world,
         }
     }
+}
 
-    /// Runs `call` in a fresh store with `limits`, and turns whatever happened into a
-    /// value or an [`InvokeError`]. `call` returns `Err(String)` for a result the guest
-    /// produced but that breaks the contract.
-    fn invoke<T>(
-        &self,
-        env: &HostEnv,
-        limits: &Limits,
-        pre: &InstancePre<Store>,
-        call: impl FnOnce(&mut wasmtime::Store<Store>) -> Result<Result<T, String>, Phase>,
-    ) -> Result<Invocation<T>, InvokeError> {
+/// One invocation in progress: a fresh store with `limits`, turned into a value or an
+/// [`InvokeError`] by [`Call::finish`] whatever the guest did.
+struct Call {
+    store: wasmtime::Store<Store>,
+    started: Instant,
+    metering: bool,
+}
+
+impl Call {
+    fn start(pre: &InstancePre<Store>, env: &HostEnv, limits: &Limits) -> Self {
         let started = Instant::now();
         let data = Store {
             host: HostContext::new(env.clone(), super::host::now_ms()),
@@ -266,15 +292,37 @@ impl Plugin {
         let mut store = wasmtime::Store::new(pre.engine(), data);
         store.limiter(|s| &mut s.limiter);
         let metering = store.set_fuel(limits.fuel).is_ok();
-        store.set_epoch_deadline(deadline_ticks(limits.deadline));
-        store.epoch_deadline_trap();
+        // Every epoch tick the guest yields to the executor, so a busy plugin shares
+        // its thread with every other task; past the deadline the next tick traps.
+        // Time spent waiting on an async host call (a kv read) counts too.
+        let deadline = started + limits.deadline;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        Self {
+            store,
+            started,
+            metering,
+        }
+    }
 
-        let result = call(&mut store);
-        let fuel_used = metering.then(|| limits.fuel - store.get_fuel().unwrap_or(0));
-        let elapsed = started.elapsed();
-        let data = store.into_data();
+    fn finish<T>(
+        self,
+        result: Result<T, Phase>,
+        limits: &Limits,
+    ) -> Result<Invocation<T>, InvokeError> {
+        let fuel_used = self
+            .metering
+            .then(|| limits.fuel - self.store.get_fuel().unwrap_or(0));
+        let elapsed = self.started.elapsed();
+        let data = self.store.into_data();
         match result {
-            Ok(Ok(value)) => {
+            Ok(value) => {
                 let (kv_changes, logs) = data.host.finish();
                 Ok(Invocation {
                     value,
@@ -284,7 +332,6 @@ impl Plugin {
                     logs,
                 })
             }
-            Ok(Err(invalid)) => Err(InvokeError::InvalidOutput(invalid)),
             Err(phase) => Err(classify(phase, &data.limiter, limits)),
         }
     }
@@ -334,11 +381,6 @@ fn describe(error: &wasmtime::Error) -> String {
         text.push('…');
     }
     text
-}
-
-fn deadline_ticks(deadline: Duration) -> u64 {
-    let tick = super::EPOCH_TICK.as_nanos().max(1);
-    (deadline.as_nanos().div_ceil(tick) as u64).max(1)
 }
 
 /// Explains a failed export type check with both signatures side by side.

@@ -1,7 +1,7 @@
 //! `switchyard:routing/clock`: the time, frozen for the length of one invocation.
 
 use super::HostContext;
-use crate::runtime::bindings::clock;
+use crate::bindings::clock;
 
 impl clock::Host for HostContext {
     fn now(&mut self) -> wasmtime::Result<u64> {
@@ -10,7 +10,7 @@ impl clock::Host for HostContext {
 }
 
 /// Milliseconds since the Unix epoch, as plugins see time.
-pub(crate) fn now_ms() -> u64 {
+pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

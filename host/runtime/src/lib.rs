@@ -1,5 +1,10 @@
-//! The plugin runtime: loads WASM components, checks them against their world, and runs
-//! each invocation in a fresh, limited sandbox.
+//! Switchyard's plugin runtime: loads WASM components, checks them against their world,
+//! and runs each invocation in a fresh, limited sandbox.
+//!
+//! It knows WIT, wasmtime and limits, and nothing of connectors, queues or databases:
+//! plugins are called with the WIT types of [`wit`], kv data and ACD staffing come
+//! from the embedder through the [`host::KvStore`] and [`host::Staffing`] traits, and
+//! the embedder converts its domain types at its own edge.
 //!
 //! A [`Runtime`] owns the engine, the linker with the host's imports, and the compile
 //! cache. [`Runtime::load`] turns component bytes into a [`Plugin`]: compiled once,
@@ -9,7 +14,6 @@
 
 mod bindings;
 mod cache;
-mod convert;
 mod engine;
 mod error;
 pub mod host;
@@ -17,13 +21,13 @@ mod limits;
 mod plugin;
 mod world;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+pub use bindings::wit;
 pub use cache::{CacheSource, content_hash};
 pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::{InvokeError, LoadError};
@@ -36,19 +40,37 @@ pub use world::{PROVIDED_INTERFACES, Shape, World};
 /// routers are under 20 MB, and compiling is the most memory-hungry step.
 pub const MAX_COMPONENT_SIZE: usize = 64 << 20;
 
+/// Compiled code of loaded plugins kept in memory: the Python and JavaScript routers
+/// weigh 30 to 60 MiB each once compiled, a Rust router well under 1 MiB, so this holds
+/// every active plugin of a typical host while bounding what uploads of ever new
+/// versions can pile up.
+pub const DEFAULT_PLUGIN_CACHE_BYTES: usize = 512 << 20;
+
 /// Settings of a runtime.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     pub engine: EngineConfig,
     /// Where compiled components are kept between runs; None keeps them in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Budget for loaded plugins' compiled code in memory (least recently used out).
+    pub plugin_cache_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            cache_dir: None,
+            plugin_cache_bytes: DEFAULT_PLUGIN_CACHE_BYTES,
+        }
+    }
 }
 
 pub struct Runtime {
     engine: Engine,
     linker: Linker<plugin::Store>,
     cache: cache::CompileCache,
-    plugins: Mutex<HashMap<String, Arc<Plugin>>>,
+    plugins: cache::LoadedPlugins<Plugin>,
     config: RuntimeConfig,
     _ticker: engine::EpochTicker,
 }
@@ -62,7 +84,7 @@ impl Runtime {
         Ok(Self {
             _ticker: engine::EpochTicker::start(&engine),
             cache: cache::CompileCache::new(config.cache_dir.clone()),
-            plugins: Mutex::new(HashMap::new()),
+            plugins: cache::LoadedPlugins::new(config.plugin_cache_bytes),
             engine,
             linker,
             config,
@@ -88,7 +110,7 @@ impl Runtime {
         }
         check_header(bytes)?;
         let hash = content_hash(bytes);
-        if let Some(plugin) = self.plugins.lock().expect("plugin cache").get(&hash) {
+        if let Some(plugin) = self.plugins.get(&hash) {
             return match expected {
                 Some(world) if world != plugin.info().world => Err(LoadError::WrongWorld {
                     expected: world,
@@ -98,6 +120,7 @@ impl Runtime {
             };
         }
         let compiled = self.cache.get_or_compile(&self.engine, &hash, bytes)?;
+        let weight = compiled.weight();
         let plugin = Arc::new(Plugin::prepare(
             &self.engine,
             &self.linker,
@@ -106,21 +129,19 @@ impl Runtime {
             bytes.len(),
             expected,
         )?);
-        self.plugins
-            .lock()
-            .expect("plugin cache")
-            .insert(hash, plugin.clone());
+        self.plugins.insert(hash, plugin.clone(), weight);
         Ok(plugin)
     }
 
     /// The plugin with content hash `sha256` if this runtime has loaded it, so a caller
     /// that knows the hash need not fetch and hash the bytes again.
     pub fn loaded(&self, sha256: &str) -> Option<Arc<Plugin>> {
-        self.plugins
-            .lock()
-            .expect("plugin cache")
-            .get(sha256)
-            .cloned()
+        self.plugins.get(sha256)
+    }
+
+    /// Loaded plugins held in memory, and the bytes of compiled code they weigh.
+    pub fn plugin_cache_usage(&self) -> (usize, usize) {
+        self.plugins.usage()
     }
 
     /// Checks that `limits` fit the engine's pool, so overrides fail when an admin sets
