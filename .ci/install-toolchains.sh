@@ -28,6 +28,11 @@ if [ ! -x /usr/bin/rustc ] || ! dpkg -s "${rust_web[@]}" >/dev/null 2>&1; then
 fi
 
 if [ ! -x .venv-tools/bin/wasm-tools ] || [ ! -x .venv-tools/bin/componentize-py ]; then
+  # Debian's python3 makes venvs only with python3-venv (ensurepip) installed.
+  if ! python3 -c 'import ensurepip' 2>/dev/null; then
+    echo "installing python3-venv"
+    apt_install python3-venv
+  fi
   echo "installing wasm-tools and componentize-py into .venv-tools"
   python3 -m venv .venv-tools
   .venv-tools/bin/pip install -q --disable-pip-version-check \
