@@ -3,7 +3,7 @@
 #
 # Rust plugins are compiled for wasm32-unknown-unknown by Debian's rustc-web, which
 # builds its own std (-Zbuild-std); rustup's toolchain has no wasm target here. See
-# shared/TOOLCHAINS.md; .ci/install-toolchains.sh installs what this script assumes.
+# docs/plugins.md; .ci/install-toolchains.sh installs what this script assumes.
 # This script installs nothing.
 set -euo pipefail
 

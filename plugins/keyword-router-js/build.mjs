@@ -1,6 +1,6 @@
 // Builds the JavaScript keyword router into <outdir>/keyword-router-js.wasm with the componentize-js API.
 // The API is used instead of `jco componentize`, whose CLI cannot read the WIT directory here
-// (see shared/TOOLCHAINS.md). Usage: node build.mjs [outdir], outdir defaulting to ../dist.
+// (see docs/plugins.md). Usage: node build.mjs [outdir], outdir defaulting to ../dist.
 import { componentize } from '@bytecodealliance/componentize-js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
