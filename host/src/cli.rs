@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::RawSettings;
 use crate::conversations::Conversation;
-use crate::queue::{HttpResponseData, QueueEntry};
+use crate::queue::{HttpMethod, HttpRequestSpec, HttpResponseData, QueueEntry};
 use crate::routing::{ConnectorContext, InboundMessage};
 use crate::runtime::host::{MemoryKv, StaffingTable};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, RuntimeConfig, Settings, World};
@@ -86,7 +86,9 @@ struct RunArgs {
     /// Queue entry (external systems and gateways).
     #[arg(long, value_name = "ENTRY.json")]
     entry: Option<PathBuf>,
-    /// Gateway only: the HTTP response to interpret instead of building a request.
+    /// Gateway only: the HTTP response to interpret instead of building a request, as
+    /// `{"status": 400, "headers": [["Content-Type", "application/json"]], "body":
+    /// "..."}`; the body is text, or hex with `"body_encoding": "hex"`.
     #[arg(long, value_name = "RESPONSE.json", requires = "entry")]
     response: Option<PathBuf>,
     /// The plugin's settings, a JSON object.
@@ -337,14 +339,16 @@ async fn invoke(
             let entry: QueueEntry = read_entry(args)?;
             match &args.response {
                 Some(path) => {
-                    let response: HttpResponseData = read_json(path, "response")?;
+                    let response = read_json::<ResponseFile>(path, "response")?
+                        .into_response()
+                        .with_context(|| format!("in {}", path.display()))?;
                     let invocation =
                         sandbox::parse_response(plugin, env, limits, &entry, &response).await?;
                     print(output(world, invocation))
                 }
                 None => {
                     let invocation = sandbox::build_request(plugin, env, limits, &entry).await?;
-                    print(output(world, invocation))
+                    print(output(world, invocation).map(|r| r.map(ShownRequest::from)))
                 }
             }
         }
@@ -372,7 +376,124 @@ fn output<T: Serialize>(world: World, invocation: crate::runtime::Invocation<T>)
     }
 }
 
+impl<T: Serialize> RunOutput<T> {
+    fn map<U: Serialize>(self, f: impl FnOnce(T) -> U) -> RunOutput<U> {
+        RunOutput {
+            world: self.world,
+            result: f(self.result),
+            fuel_used: self.fuel_used,
+            wall_time_us: self.wall_time_us,
+            logs: self.logs,
+            kv_changes: self.kv_changes,
+        }
+    }
+}
+
+/// How a body is written in `plugin run`'s JSON: as text when it is UTF-8 (gateway
+/// requests are JSON or forms, which a reader wants to read), as hex otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum BodyEncoding {
+    #[default]
+    Text,
+    Hex,
+}
+
+/// A request a gateway plugin built, as `plugin run` prints it.
+#[derive(Serialize)]
+struct ShownRequest {
+    method: HttpMethod,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: String,
+    body_encoding: BodyEncoding,
+}
+
+impl From<HttpRequestSpec> for ShownRequest {
+    fn from(request: HttpRequestSpec) -> Self {
+        let (body, body_encoding) = match String::from_utf8(request.body) {
+            Ok(text) => (text, BodyEncoding::Text),
+            Err(bytes) => (hex::encode(bytes.as_bytes()), BodyEncoding::Hex),
+        };
+        Self {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body,
+            body_encoding,
+        }
+    }
+}
+
+/// A `--response` file: the gateway's answer with its body as text (or hex).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResponseFile {
+    status: u16,
+    #[serde(default)]
+    headers: Vec<(String, String)>,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    body_encoding: BodyEncoding,
+}
+
+impl ResponseFile {
+    fn into_response(self) -> anyhow::Result<HttpResponseData> {
+        let body = match self.body_encoding {
+            BodyEncoding::Text => self.body.into_bytes(),
+            BodyEncoding::Hex => hex::decode(self.body.trim())
+                .context("`body` is not hex, as `\"body_encoding\": \"hex\"` says")?,
+        };
+        Ok(HttpResponseData {
+            status: self.status,
+            headers: self.headers,
+            body,
+        })
+    }
+}
+
 fn print<T: Serialize>(output: RunOutput<T>) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_are_shown_as_text_or_hex() {
+        let request = |body: &[u8]| HttpRequestSpec {
+            method: HttpMethod::Post,
+            url: "https://sms.example".into(),
+            headers: vec![],
+            body: body.to_vec(),
+        };
+        let shown = ShownRequest::from(request(br#"{"to":"+1"}"#));
+        assert_eq!(
+            (shown.body.as_str(), shown.body_encoding),
+            (r#"{"to":"+1"}"#, BodyEncoding::Text)
+        );
+        let shown = ShownRequest::from(request(&[0xff, 0x00, 0x41]));
+        assert_eq!(
+            (shown.body.as_str(), shown.body_encoding),
+            ("ff0041", BodyEncoding::Hex)
+        );
+    }
+
+    #[test]
+    fn response_files_take_text_or_hex_bodies() {
+        let file: ResponseFile =
+            serde_json::from_str(r#"{"status":400,"body":"{\"code\":\"E42\"}"}"#).unwrap();
+        let response = file.into_response().unwrap();
+        assert_eq!(response.body, br#"{"code":"E42"}"#);
+        assert!(response.headers.is_empty());
+        let file: ResponseFile =
+            serde_json::from_str(r#"{"status":200,"body":"ff41","body_encoding":"hex"}"#).unwrap();
+        assert_eq!(file.into_response().unwrap().body, [0xff, 0x41]);
+        let file: ResponseFile =
+            serde_json::from_str(r#"{"status":200,"body":"zz","body_encoding":"hex"}"#).unwrap();
+        assert!(file.into_response().is_err());
+    }
 }

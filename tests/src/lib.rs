@@ -7,8 +7,32 @@ pub mod smtp;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use switchyard::runtime::{Plugin, Runtime, RuntimeConfig, World};
+
+/// Calls `check` every 20 ms until it yields a value, for at most `within`, and
+/// returns that value; panics naming `what` if it never comes. Tests wait this way for
+/// something they can observe (an API's answer, a row, a request at a gateway) rather
+/// than sleeping for a time that is too long on a fast machine and too short on a
+/// loaded one.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < within,
+            "gave up after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -272,6 +296,22 @@ impl TestApp {
         self.client
             .request(method, self.url(path))
             .bearer_auth(&self.admin_token)
+    }
+
+    /// Runs `sql` on the server's database behind its back, as an admin editing the
+    /// database by hand would: how tests plant rows the API refuses to write. Returns
+    /// the number of rows changed.
+    pub async fn edit_database(&self, sql: &str) -> u64 {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&self.db.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.db.url));
+        let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+        pool.close().await;
+        done.rows_affected()
     }
 
     /// Stops the server gracefully and hands back its database, so a test can start

@@ -122,7 +122,7 @@ struct SystemChanges {
 }
 
 /// Checks a system's fields: a name usable in a URL, a plugin exactly for the
-/// `plugin` kind, settings that are an object.
+/// `plugin` kind, settings the plugin can be given (an object within the size limit).
 fn values(
     name: String,
     kind: SystemKind,
@@ -152,9 +152,7 @@ fn values(
         }
         _ => {}
     }
-    if !settings.is_object() {
-        return Err(FieldError::new("settings", "must be a JSON object"));
-    }
+    crate::queue::settings::check_plugin_settings(&settings, "settings")?;
     Ok(SystemValues {
         name,
         kind,

@@ -131,7 +131,7 @@ pub fn accept(
         sms: sms.enabled,
     };
     if !rules::enters_queue(&communication, external_system.as_deref(), enabled) {
-        return Err(Refused::NotQueued(rules::refusal(&communication)));
+        return Err(Refused::NotQueued(rules::refusal(communication.media)));
     }
     Ok(NewEntry {
         parts: match communication.media {
@@ -143,6 +143,60 @@ pub fn accept(
         created_by: created_by.to_owned(),
         inbound_message_id: None,
     })
+}
+
+/// A reply a routing application asked for, as routing hands it to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub media: Channel,
+    /// The number the contact wrote to: SMS replies are sent from it.
+    pub connector_number: String,
+    /// The application's own recipient, else the contact's address on `media`; None
+    /// when the contact has none there (an email reply to a texting contact).
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub inbound_message_id: i64,
+    /// Log information, e.g. `routing:connector 3`.
+    pub created_by: String,
+}
+
+/// Checks a routing application's reply and decides whether it enters the queue, by
+/// the rules of [`accept`]. A reply follows its channel: an SMS goes out from the
+/// connector's number, an email from the email settings' default sender (a phone
+/// number is no email sender, and the SMTP server would refuse it).
+pub fn reply(reply: Reply, email: &EmailSettings, sms: &SmsSettings) -> Result<NewEntry, Refused> {
+    // Whether the channel is on comes first: it is the reason an admin can act on.
+    let enabled = match reply.media {
+        Channel::Email => email.enabled,
+        Channel::Sms => sms.enabled,
+        Channel::Device => false,
+    };
+    if !enabled {
+        return Err(Refused::NotQueued(rules::refusal(reply.media)));
+    }
+    let Some(recipient) = reply.recipient else {
+        return Err(Refused::NotQueued(format!(
+            "the contact has no {} to send it to",
+            match reply.media {
+                Channel::Email => "email address",
+                Channel::Sms => "phone number",
+                Channel::Device => "device",
+            }
+        )));
+    };
+    let input = CommunicationInput {
+        media: reply.media,
+        direction: Direction::Outgoing,
+        sender: (reply.media == Channel::Sms).then_some(reply.connector_number),
+        recipient,
+        subject: reply.subject,
+        body: reply.body,
+        external_system: None,
+    };
+    let mut entry = accept(input, email, sms, &reply.created_by)?;
+    entry.inbound_message_id = Some(reply.inbound_message_id);
+    Ok(entry)
 }
 
 fn number(text: &str, field: &'static str) -> Result<String, FieldError> {
@@ -221,6 +275,97 @@ mod tests {
                 "api",
             )
             .is_ok()
+        );
+    }
+
+    fn email_on() -> EmailSettings {
+        EmailSettings {
+            enabled: true,
+            host: "mail.example".into(),
+            default_sender: Some("desk@acme.example".into()),
+            ..EmailSettings::default()
+        }
+    }
+
+    fn asked(media: Channel, recipient: Option<&str>) -> Reply {
+        Reply {
+            media,
+            connector_number: "+4930123456".into(),
+            recipient: recipient.map(str::to_owned),
+            subject: Some("Re: your message".into()),
+            body: "Thanks".into(),
+            inbound_message_id: 42,
+            created_by: "routing:connector 7".into(),
+        }
+    }
+
+    #[test]
+    fn replies_follow_their_channel() {
+        let sms = reply(
+            asked(Channel::Sms, Some("+4915123456789")),
+            &email_on(),
+            &sms_on(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                sms.communication.sender.as_str(),
+                sms.communication.recipient.as_str()
+            ),
+            ("+4930123456", "+4915123456789"),
+            "an SMS reply comes from the connector's number"
+        );
+        assert_eq!(sms.inbound_message_id, Some(42));
+
+        let email = reply(
+            asked(Channel::Email, Some("ann@example.org")),
+            &email_on(),
+            &sms_on(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                email.communication.sender.as_str(),
+                email.communication.recipient.as_str()
+            ),
+            ("desk@acme.example", "ann@example.org"),
+            "an email reply comes from the email settings' default sender"
+        );
+        assert_eq!(email.created_by, "routing:connector 7");
+    }
+
+    #[test]
+    fn an_email_reply_without_an_address_or_a_sender_is_refused_with_the_reason() {
+        let refused = reply(asked(Channel::Email, None), &email_on(), &sms_on()).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "the contact has no email address to send it to"
+        );
+        let no_sender = EmailSettings {
+            default_sender: None,
+            ..email_on()
+        };
+        let refused = reply(
+            asked(Channel::Email, Some("ann@example.org")),
+            &no_sender,
+            &sms_on(),
+        )
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("no default sender"),
+            "{refused}"
+        );
+        let refused = reply(
+            asked(Channel::Email, None),
+            &EmailSettings::default(),
+            &sms_on(),
+        )
+        .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("email server settings are not enabled"),
+            "{refused}"
         );
     }
 

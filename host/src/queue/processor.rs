@@ -35,6 +35,9 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// that the gateway, too, never sees two texts of a number within one second.
 const GATE_MS: i64 = rate::INTERVAL_MS + 50;
 
+/// The error code of an entry whose plugin's stored settings are invalid.
+pub const INVALID_SETTINGS: &str = "INVALID-SETTINGS";
+
 /// Who settles entries, in their log information.
 const BY: &str = "queue processor";
 
@@ -190,14 +193,13 @@ impl Processor {
                 Slot::At(at) if at <= crate::store::now_ms() => due.push(claimed),
                 Slot::At(_) => {}
                 Slot::TooLate(at) => {
-                    let waited = (at - claimed.entry.log.created_at) / 1_000;
                     let settlement = Settlement::rejected(
                         TextStatus::Unsent,
                         "RATE-LIMIT-WAIT",
-                        format!(
-                            "{} would wait {waited} s for its next free second, more than the \
-                             SMS settings' max_wait_seconds ({} s)",
-                            claimed.entry.communication.sender, settings.1.max_wait_seconds
+                        rate::too_late(
+                            &claimed.entry.communication.sender,
+                            at - claimed.entry.log.created_at,
+                            settings.1.max_wait_seconds,
                         ),
                     );
                     self.settle(&claimed, &settlement, None).await;
@@ -230,13 +232,9 @@ impl Processor {
             sms: sms.enabled,
         };
         match plan_of(&claimed.entry, enabled) {
-            Plan::Reject(text) => {
-                let code = if text.contains("not Enabled") {
-                    "SERVER-NOT-ENABLED"
-                } else {
-                    "NOT-SUPPORTED"
-                };
-                let settlement = Settlement::rejected(TextStatus::Unsent, code, text);
+            Plan::Reject(why) => {
+                let settlement =
+                    Settlement::rejected(TextStatus::Unsent, why.code(), why.description());
                 self.settle(&claimed, &settlement, None).await;
             }
             Plan::SendEmail => self.send_email(&claimed, email).await,
@@ -361,10 +359,10 @@ impl Processor {
             format!("gateway={}", &hash[..12.min(hash.len())]),
         ) {
             Ok(env) => env,
-            Err(description) => {
-                let settlement =
-                    Settlement::rejected(TextStatus::Unsent, "GW-SETTINGS", description);
-                return self.settle(claimed, &settlement, None).await;
+            Err(problem) => {
+                let description =
+                    format!("the SMS settings' gateway plugin settings are invalid: {problem}");
+                return self.misconfigured(claimed, description).await;
             }
         };
         let sender = &entry.communication.sender;
@@ -484,10 +482,10 @@ impl Processor {
             format!("external-system={name}"),
         ) {
             Ok(env) => env,
-            Err(description) => {
-                let settlement =
-                    Settlement::rejected(TextStatus::Unsent, "EXTERNAL-SETTINGS", description);
-                return self.settle(claimed, &settlement, None).await;
+            Err(problem) => {
+                let description =
+                    format!("external system `{name}` has invalid plugin settings: {problem}");
+                return self.misconfigured(claimed, description).await;
             }
         };
         let (limits, queue_entry) = (self.inner.limits, entry.to_queue_entry());
@@ -522,6 +520,16 @@ impl Processor {
             ),
         };
         self.settle(claimed, &settlement, kv).await;
+    }
+
+    /// Stored plugin settings the runtime cannot hand to the plugin (edited in the
+    /// database, or stored before they were checked): the entry is rejected with a
+    /// configuration error rather than sent with other settings, and an admin is told
+    /// in the log, since every entry will fail the same way until the settings change.
+    async fn misconfigured(&self, claimed: &Claimed, description: String) {
+        tracing::error!(entry = claimed.entry.number, "{description}");
+        let settlement = Settlement::rejected(TextStatus::Unsent, INVALID_SETTINGS, description);
+        self.settle(claimed, &settlement, None).await;
     }
 
     /// The plugin with content hash `hash`, loaded from the store if this host has not

@@ -54,6 +54,31 @@ pub fn assign(
     Slot::At(at)
 }
 
+/// The error description of an entry from `sender` that would only get its slot
+/// `wait_ms` after it was created, more than `max_wait_seconds`. Both numbers are
+/// shown as they are: a wait of 1.4 s against a 1 s cap must not read "1 s, more
+/// than 1 s".
+pub fn too_late(sender: &str, wait_ms: i64, max_wait_seconds: u64) -> String {
+    format!(
+        "{sender} would wait {} for its next free second, more than the SMS settings' \
+         max_wait_seconds ({max_wait_seconds} s)",
+        seconds(wait_ms)
+    )
+}
+
+/// Milliseconds as seconds, with as many decimals as the milliseconds need: `1 s`,
+/// `1.4 s`, `1.05 s`, `0.001 s`.
+pub fn seconds(ms: i64) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    let (whole, fraction) = (ms / 1_000, ms % 1_000);
+    if fraction == 0 {
+        return format!("{sign}{whole} s");
+    }
+    let decimals = format!("{fraction:03}");
+    format!("{sign}{whole}.{} s", decimals.trim_end_matches('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +140,25 @@ mod tests {
             Slot::TooLate(5_000)
         );
         assert_eq!(slots, before);
+    }
+
+    #[test]
+    fn a_too_long_wait_is_described_with_its_real_numbers() {
+        assert_eq!(
+            too_late("+32470999999", 1_400, 1),
+            "+32470999999 would wait 1.4 s for its next free second, more than the SMS \
+             settings' max_wait_seconds (1 s)"
+        );
+        assert!(too_late("+1", 3_000, 2).contains("would wait 3 s for"));
+    }
+
+    #[test]
+    fn seconds_keep_the_milliseconds_that_matter() {
+        assert_eq!(seconds(1_000), "1 s");
+        assert_eq!(seconds(1_400), "1.4 s");
+        assert_eq!(seconds(1_050), "1.05 s");
+        assert_eq!(seconds(1), "0.001 s");
+        assert_eq!(seconds(0), "0 s");
+        assert_eq!(seconds(-1_500), "-1.5 s");
     }
 }

@@ -62,8 +62,8 @@ pub fn enters_queue(
 }
 
 /// Why a communication cannot enter the queue, in words for the API's error.
-pub fn refusal(communication: &Communication) -> String {
-    match communication.media {
+pub fn refusal(media: Channel) -> String {
+    match media {
         Channel::Email => {
             "the email server settings are not enabled and no external system is named".into()
         }
@@ -74,11 +74,44 @@ pub fn refusal(communication: &Communication) -> String {
     }
 }
 
+/// Why seed 000's tables reject an entry without trying to send it. The error code
+/// and the seed's error text both come from here, so neither is derived from the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// An incoming email or SMS: the host only sends.
+    IncomingNotSupported(Channel),
+    /// The media's server settings are switched off.
+    ServerNotEnabled(Channel),
+    /// A DEVICE communication names no external system to process it.
+    NeedsExternalSystem,
+}
+
+impl Rejection {
+    /// The entry's error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::IncomingNotSupported(_) | Self::NeedsExternalSystem => "NOT-SUPPORTED",
+            Self::ServerNotEnabled(_) => "SERVER-NOT-ENABLED",
+        }
+    }
+
+    /// The entry's error description: seed 000's "Error Log" text.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::IncomingNotSupported(Channel::Email) => "Incoming Emails not Supported",
+            Self::IncomingNotSupported(_) => "Incoming SMS not Supported",
+            Self::ServerNotEnabled(Channel::Email) => "Email Server not Enabled",
+            Self::ServerNotEnabled(_) => "SMS Server not Enabled",
+            Self::NeedsExternalSystem => "DEVICE communications need an External System",
+        }
+    }
+}
+
 /// What processing a Pending entry does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
-    /// Rejected at once with this error description (seed 000's "Error Log").
-    Reject(&'static str),
+    /// Rejected at once, for this reason.
+    Reject(Rejection),
     /// Send by email through the host's SMTP server.
     SendEmail,
     /// Send by SMS through the host's gateway plugin.
@@ -98,14 +131,20 @@ pub fn plan(
         return Plan::External;
     }
     let incoming = communication.direction == Direction::Incoming;
-    match communication.media {
-        Channel::Email if incoming => Plan::Reject("Incoming Emails not Supported"),
-        Channel::Email if !enabled.email => Plan::Reject("Email Server not Enabled"),
-        Channel::Email => Plan::SendEmail,
-        Channel::Sms if incoming => Plan::Reject("Incoming SMS not Supported"),
-        Channel::Sms if !enabled.sms => Plan::Reject("SMS Server not Enabled"),
-        Channel::Sms => Plan::SendSms,
-        Channel::Device => Plan::Reject("DEVICE communications need an External System"),
+    let media = communication.media;
+    let on = match media {
+        Channel::Email => enabled.email,
+        Channel::Sms => enabled.sms,
+        Channel::Device => return Plan::Reject(Rejection::NeedsExternalSystem),
+    };
+    if incoming {
+        Plan::Reject(Rejection::IncomingNotSupported(media))
+    } else if !on {
+        Plan::Reject(Rejection::ServerNotEnabled(media))
+    } else if media == Channel::Email {
+        Plan::SendEmail
+    } else {
+        Plan::SendSms
     }
 }
 
@@ -138,11 +177,11 @@ mod tests {
         use Direction::*;
         assert_eq!(
             plan(&comm(Channel::Email, Incoming), None, ON),
-            Plan::Reject("Incoming Emails not Supported")
+            Plan::Reject(Rejection::IncomingNotSupported(Channel::Email))
         );
         assert_eq!(
             plan(&comm(Channel::Email, Outgoing), None, OFF),
-            Plan::Reject("Email Server not Enabled")
+            Plan::Reject(Rejection::ServerNotEnabled(Channel::Email))
         );
         assert_eq!(
             plan(&comm(Channel::Email, Outgoing), None, ON),
@@ -155,13 +194,56 @@ mod tests {
         use Direction::*;
         assert_eq!(
             plan(&comm(Channel::Sms, Incoming), None, ON),
-            Plan::Reject("Incoming SMS not Supported")
+            Plan::Reject(Rejection::IncomingNotSupported(Channel::Sms))
         );
         assert_eq!(
             plan(&comm(Channel::Sms, Outgoing), None, OFF),
-            Plan::Reject("SMS Server not Enabled")
+            Plan::Reject(Rejection::ServerNotEnabled(Channel::Sms))
         );
         assert_eq!(plan(&comm(Channel::Sms, Outgoing), None, ON), Plan::SendSms);
+    }
+
+    #[test]
+    fn each_rejection_carries_its_own_code_and_the_seeds_text() {
+        use Direction::*;
+        let cases = [
+            (
+                comm(Channel::Email, Incoming),
+                "NOT-SUPPORTED",
+                "Incoming Emails not Supported",
+            ),
+            (
+                comm(Channel::Email, Outgoing),
+                "SERVER-NOT-ENABLED",
+                "Email Server not Enabled",
+            ),
+            (
+                comm(Channel::Sms, Incoming),
+                "NOT-SUPPORTED",
+                "Incoming SMS not Supported",
+            ),
+            (
+                comm(Channel::Sms, Outgoing),
+                "SERVER-NOT-ENABLED",
+                "SMS Server not Enabled",
+            ),
+            (
+                comm(Channel::Device, Outgoing),
+                "NOT-SUPPORTED",
+                "DEVICE communications need an External System",
+            ),
+        ];
+        for (communication, code, text) in cases {
+            let enabled = if communication.direction == Incoming {
+                ON
+            } else {
+                OFF
+            };
+            let Plan::Reject(why) = plan(&communication, None, enabled) else {
+                panic!("{communication:?} is rejected");
+            };
+            assert_eq!((why.code(), why.description()), (code, text));
+        }
     }
 
     #[test]

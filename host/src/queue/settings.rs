@@ -185,6 +185,18 @@ impl EmailSettings {
     }
 }
 
+/// Checks a plugin's settings by the rules the runtime applies when it hands them to
+/// the plugin (a JSON object within the size limit), so that settings which could
+/// never run are refused when they are stored rather than found at send time.
+pub fn check_plugin_settings(
+    settings: &serde_json::Value,
+    field: &'static str,
+) -> Result<(), FieldError> {
+    crate::runtime::Settings::from_value(settings.clone())
+        .map(|_| ())
+        .map_err(|e| FieldError::new(field, e.to_string()))
+}
+
 /// Checks an email address as lettre will read it when sending.
 pub fn check_address(text: &str, field: &'static str) -> Result<(), FieldError> {
     text.parse::<lettre::Address>()
@@ -273,9 +285,7 @@ impl SmsSettingsInput {
             None => current.default_sender.clone(),
         };
         let settings = self.settings.unwrap_or_else(|| current.settings.clone());
-        if !settings.is_object() {
-            return Err(FieldError::new("settings", "must be a JSON object"));
-        }
+        check_plugin_settings(&settings, "settings")?;
         let gateway_plugin = self
             .gateway_plugin
             .unwrap_or_else(|| current.gateway_plugin.clone());

@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::channel::Channel;
 use crate::connectors::{RoutingType, SmsConnector};
 use crate::conversations::Conversation;
+use crate::queue::communication::{self, Reply};
+use crate::queue::settings::{EmailSettings, SmsSettings};
 use crate::runtime::host::LogLine;
 use crate::runtime::{Invocation, InvokeError};
 
@@ -124,6 +126,10 @@ pub struct Routed {
     pub detail: String,
     pub interaction: Option<NewInteraction>,
     pub record: RoutingRecord,
+    /// The replies the routing application asked for; [`queue_replies`] decides which
+    /// of them enter the queue.
+    pub asked_replies: Vec<Reply>,
+    /// The replies that enter the queue, with their senders and recipients.
     pub replies: Vec<NewQueueEntry>,
     /// Whose conversation this is: the message's sender.
     pub contact: String,
@@ -211,6 +217,7 @@ pub fn direct(
         detail: interaction_detail(groups, &interaction),
         interaction: Some(interaction),
         record: record(connector, None, "acd_group"),
+        asked_replies: Vec::new(),
         replies: Vec::new(),
         conversation: Some(conversation.after_inbound(None, &[])),
     }
@@ -288,17 +295,18 @@ pub fn decided(
             )
         }
     };
-    let replies = decision
+    let asked_replies = decision
         .replies
         .iter()
-        .map(|reply| NewQueueEntry {
+        .map(|reply| Reply {
             media: reply.channel,
-            // A reply goes out from the number the contact wrote to.
-            sender: message.recipient.clone(),
+            connector_number: message.recipient.clone(),
+            // Without a recipient the reply goes back to the contact, who has an
+            // address only on the channel they wrote on.
             recipient: reply
                 .recipient
                 .clone()
-                .unwrap_or_else(|| message.sender.clone()),
+                .or_else(|| (reply.channel == message.channel).then(|| message.sender.clone())),
             subject: reply.subject.clone(),
             body: reply.body.clone(),
             inbound_message_id: message.id,
@@ -319,31 +327,32 @@ pub fn decided(
         detail,
         interaction,
         record: rec,
-        replies,
+        asked_replies,
+        replies: Vec::new(),
         conversation,
     }
 }
 
 /// Seed 000: a reply enters the communication queue only if its media's sender is
-/// enabled (routing names no external system). The others are dropped, and the
-/// message's activity line says why.
-pub fn keep_queueable_replies(routed: &mut Routed, enabled: crate::queue::rules::Enabled) {
+/// enabled (routing names no external system), from its channel's sender to an
+/// address on that channel (see [`communication::reply`]). The others are dropped,
+/// and the message's activity line says why.
+pub fn queue_replies(routed: &mut Routed, email: &EmailSettings, sms: &SmsSettings) {
     let mut refused = Vec::new();
-    routed.replies.retain(|reply| {
-        let communication = crate::queue::Communication {
-            media: reply.media,
-            direction: crate::queue::Direction::Outgoing,
-            sender: reply.sender.clone(),
-            recipient: reply.recipient.clone(),
-            subject: reply.subject.clone(),
-            body: reply.body.clone(),
-        };
-        let enters = crate::queue::rules::enters_queue(&communication, None, enabled);
-        if !enters {
-            refused.push(crate::queue::rules::refusal(&communication));
+    for asked in std::mem::take(&mut routed.asked_replies) {
+        match communication::reply(asked, email, sms) {
+            Ok(entry) => routed.replies.push(NewQueueEntry {
+                media: entry.communication.media,
+                sender: entry.communication.sender,
+                recipient: entry.communication.recipient,
+                subject: entry.communication.subject,
+                body: entry.communication.body,
+                inbound_message_id: routed.message_id,
+                created_by: entry.created_by,
+            }),
+            Err(why) => refused.push(why.to_string()),
         }
-        enters
-    });
+    }
     refused.dedup();
     for why in refused {
         routed
@@ -396,6 +405,29 @@ pub fn unloadable(
     )
 }
 
+/// The connector's stored plugin settings cannot be given to the plugin (not an
+/// object, too large): the plugin is not run with other settings in their place, and
+/// the message falls back like a failed invocation, the problem named on the record.
+pub fn misconfigured(
+    message: &PendingMessage,
+    connector: &SmsConnector,
+    plugin: &PluginRef,
+    error: &str,
+    groups: &Groups,
+    conversation: Conversation,
+) -> Routed {
+    let rec = record(connector, Some(plugin), "fallback");
+    fail_with(
+        message,
+        connector,
+        "invalid_settings",
+        format!("the connector's plugin settings are invalid: {error}"),
+        rec,
+        groups,
+        conversation,
+    )
+}
+
 /// A routing application connector with no active version.
 pub fn no_plugin(
     message: &PendingMessage,
@@ -442,6 +474,7 @@ fn fail_with(
             ),
             interaction: None,
             record: rec,
+            asked_replies: Vec::new(),
             replies: Vec::new(),
             conversation: None,
         };
@@ -457,6 +490,7 @@ fn fail_with(
         ),
         interaction: Some(interaction),
         record: rec,
+        asked_replies: Vec::new(),
         replies: Vec::new(),
         conversation: Some(conversation.after_inbound(None, &[])),
     }
@@ -472,6 +506,7 @@ fn unroutable(message: &PendingMessage, connector: &SmsConnector, reason: &str) 
         detail: format!("unroutable: {reason}"),
         interaction: None,
         record: rec,
+        asked_replies: Vec::new(),
         replies: Vec::new(),
         conversation: None,
     }
@@ -497,6 +532,7 @@ pub fn orphaned(message: &PendingMessage) -> Routed {
             logs: Vec::new(),
             elapsed_us: None,
         },
+        asked_replies: Vec::new(),
         replies: Vec::new(),
         conversation: None,
     }
@@ -625,8 +661,11 @@ mod tests {
             Some("SMS"),
             "the connector's subject fills in"
         );
-        assert_eq!(routed.replies[0].sender, "+4930123456");
-        assert_eq!(routed.replies[0].recipient, "+4915123456789");
+        assert_eq!(routed.asked_replies[0].connector_number, "+4930123456");
+        assert_eq!(
+            routed.asked_replies[0].recipient.as_deref(),
+            Some("+4915123456789")
+        );
         assert_eq!(routed.record.plugin_version, Some(3));
         assert_eq!(routed.record.elapsed_us, Some(55));
         assert_eq!(routed.conversation.unwrap().tags, ["t1"]);
@@ -652,7 +691,7 @@ mod tests {
         assert_eq!(routed.record.outcome, "fallback");
         assert_eq!(routed.record.error_kind.as_deref(), Some("unknown_group"));
         assert!(routed.record.error.unwrap().contains("`nowhere`"));
-        assert!(routed.replies.is_empty());
+        assert!(routed.asked_replies.is_empty());
 
         let unroutable = decide(target, vec![], None);
         assert_eq!(unroutable.state, MessageState::Rejected);
@@ -687,5 +726,86 @@ mod tests {
         let routed = orphaned(&message());
         assert_eq!(routed.state, MessageState::Rejected);
         assert!(routed.detail.contains("deleted"));
+    }
+
+    #[test]
+    fn an_email_reply_to_a_texting_contact_is_refused_in_the_activity_line() {
+        let reply = |channel, recipient: Option<&str>| OutboundReply {
+            channel,
+            recipient: recipient.map(str::to_owned),
+            subject: Some("Your request".into()),
+            body: "We are on it".into(),
+        };
+        let mut routed = decide(
+            Target::Drop,
+            vec![
+                reply(Channel::Email, None),
+                reply(Channel::Email, Some("ann@example.org")),
+                reply(Channel::Sms, None),
+            ],
+            Some(9),
+        );
+        let email = EmailSettings {
+            enabled: true,
+            host: "mail.example".into(),
+            default_sender: Some("desk@acme.example".into()),
+            ..EmailSettings::default()
+        };
+        let sms = SmsSettings {
+            enabled: true,
+            gateway_plugin: Some("gw".into()),
+            ..SmsSettings::default()
+        };
+        queue_replies(&mut routed, &email, &sms);
+        let queued: Vec<_> = routed
+            .replies
+            .iter()
+            .map(|r| (r.media, r.sender.as_str(), r.recipient.as_str()))
+            .collect();
+        assert_eq!(
+            queued,
+            [
+                (Channel::Email, "desk@acme.example", "ann@example.org"),
+                (Channel::Sms, "+4930123456", "+4915123456789"),
+            ]
+        );
+        assert!(
+            routed.detail.ends_with(
+                "; a reply was not queued: the contact has no email address to send it to"
+            ),
+            "{}",
+            routed.detail
+        );
+        assert_eq!(routed.replies[0].inbound_message_id, 42);
+    }
+
+    #[test]
+    fn invalid_stored_settings_fall_back_with_a_named_error() {
+        let routed = misconfigured(
+            &message(),
+            &connector(RoutingType::RoutingApplication, Some(9)),
+            &plugin(),
+            "settings must be a JSON object, not an array",
+            &groups(),
+            Conversation::default(),
+        );
+        assert_eq!(routed.state, MessageState::Routed);
+        assert_eq!(routed.interaction.unwrap().acd_group, 9);
+        assert_eq!(routed.record.outcome, "fallback");
+        assert_eq!(
+            routed.record.error_kind.as_deref(),
+            Some("invalid_settings")
+        );
+        assert_eq!(
+            routed.record.error.as_deref(),
+            Some(
+                "the connector's plugin settings are invalid: settings must be a JSON object, not an array"
+            )
+        );
+        assert!(
+            routed.detail.contains("invalid_settings"),
+            "{}",
+            routed.detail
+        );
     }
 }

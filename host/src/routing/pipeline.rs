@@ -267,7 +267,8 @@ type Loaded = Result<(PluginRef, Arc<Plugin>), (PluginRef, String)>;
 struct Route {
     connector: SmsConnector,
     plugin: Option<Loaded>,
-    settings: Arc<Settings>,
+    /// The plugin settings, or why they cannot be given to the plugin.
+    settings: Result<Arc<Settings>, String>,
     limits: Limits,
 }
 
@@ -293,13 +294,10 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
     let staffing = Arc::new(DbStaffing::new(store.clone()));
     let (mut outcomes, kv_changes) =
         decide_all(&messages, &routes, &groups, conversations, kv, staffing).await;
-    if outcomes.iter().any(|o| !o.replies.is_empty()) {
-        let enabled = crate::queue::rules::Enabled {
-            email: store.email_settings().await?.enabled,
-            sms: store.sms_settings().await?.enabled,
-        };
+    if outcomes.iter().any(|o| !o.asked_replies.is_empty()) {
+        let (email, sms) = (store.email_settings().await?, store.sms_settings().await?);
         for outcome in &mut outcomes {
-            outcome::keep_queueable_replies(outcome, enabled);
+            outcome::queue_replies(outcome, &email, &sms);
         }
     }
     let written = match store.apply_routing(&outcomes, &kv_changes).await {
@@ -344,12 +342,14 @@ async fn prepare(context: &RouterContext, connector: SmsConnector) -> anyhow::Re
         .unwrap_or_default()
         .resolve(context.limits)
         .unwrap_or(context.limits);
-    let settings = Arc::new(
-        Settings::from_value(connector.plugin_settings.clone()).unwrap_or_else(|e| {
-            tracing::warn!(connector = connector.id, error = %e, "stored plugin settings are invalid");
-            Settings::default()
-        }),
-    );
+    // Settings the API would have refused (edited in the database, say) are never
+    // replaced by others: the plugin does not run, and its messages fall back.
+    let settings = Settings::from_value(connector.plugin_settings.clone())
+        .map(Arc::new)
+        .map_err(|e| {
+            tracing::error!(connector = connector.id, error = %e, "stored plugin settings are invalid; messages fall back");
+            e.to_string()
+        });
     let plugin = match (&connector.routing_type, &connector.active_plugin) {
         (RoutingType::RoutingApplication, Some(active)) => {
             let reference = PluginRef {
@@ -410,14 +410,14 @@ async fn decide_all(
             None => outcome::orphaned(message),
             Some(route) => {
                 let connector = &route.connector;
-                match (connector.routing_type, &route.plugin) {
-                    (RoutingType::DirectAcdGroup, _) => {
+                match (connector.routing_type, &route.plugin, &route.settings) {
+                    (RoutingType::DirectAcdGroup, _, _) => {
                         outcome::direct(message, connector, groups, conversation)
                     }
-                    (RoutingType::RoutingApplication, None) => {
+                    (RoutingType::RoutingApplication, None, _) => {
                         outcome::no_plugin(message, connector, groups, conversation)
                     }
-                    (RoutingType::RoutingApplication, Some(Err((reference, error)))) => {
+                    (RoutingType::RoutingApplication, Some(Err((reference, error))), _) => {
                         outcome::unloadable(
                             message,
                             connector,
@@ -427,9 +427,23 @@ async fn decide_all(
                             conversation,
                         )
                     }
-                    (RoutingType::RoutingApplication, Some(Ok((reference, plugin)))) => {
+                    (RoutingType::RoutingApplication, Some(Ok((reference, _))), Err(error)) => {
+                        outcome::misconfigured(
+                            message,
+                            connector,
+                            reference,
+                            error,
+                            groups,
+                            conversation,
+                        )
+                    }
+                    (
+                        RoutingType::RoutingApplication,
+                        Some(Ok((reference, plugin))),
+                        Ok(settings),
+                    ) => {
                         let env = HostEnv {
-                            settings: route.settings.clone(),
+                            settings: settings.clone(),
                             kv: kv.clone(),
                             kv_scope: format!("connector:{}", connector.id),
                             staffing: staffing.clone(),

@@ -36,7 +36,7 @@ impl Store {
         .bind(group.name.as_str())
         .bind(&group.description)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await
         .map_err(StoreError::unique(duplicate_name(group.name.as_str())))?;
         Ok(from_row(&row)?)
@@ -80,7 +80,7 @@ impl Store {
         .bind(changes.description.as_deref())
         .bind(now_ms())
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(StoreError::unique(duplicate_name(name.unwrap_or_default())))?
         .ok_or_else(|| not_found(id))?;
@@ -94,7 +94,7 @@ impl Store {
     pub async fn delete_acd_group(&self, id: i64) -> Result<(), StoreError> {
         let deleted = sqlx::query("DELETE FROM acd_groups WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await;
         let result = match deleted {
             Err(sqlx::Error::Database(db)) if super::is_foreign_key_violation(&*db) => {

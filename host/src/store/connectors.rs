@@ -203,7 +203,7 @@ impl Store {
     pub async fn delete_sms_connector(&self, id: i64) -> Result<(), StoreError> {
         let result = sqlx::query("DELETE FROM sms_connectors WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if result.rows_affected() == 0 {
             return Err(not_found(id));

@@ -252,7 +252,7 @@ impl Store {
         .bind(now + ROUTING_LEASE_MS)
         .bind(before)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         let mut messages = rows
             .iter()

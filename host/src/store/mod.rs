@@ -87,7 +87,8 @@ fn is_foreign_key_violation(db: &dyn sqlx::error::DatabaseError) -> bool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    /// Where write transactions run. On SQLite, one connection: SQLite has one writer
+    /// Where every write runs, transactions and single statements alike, so that no
+    /// write bypasses it. On SQLite, one connection: SQLite has one writer
     /// at a time anyway, and writers queued here wake as soon as the previous commit
     /// is done, where writers on separate connections would sleep in SQLite's busy
     /// handler (1, 2, 5, ... 100 ms steps). On PostgreSQL, the same pool as reads.
@@ -99,6 +100,16 @@ impl Store {
     /// Connects to `url`. A SQLite file is created if it does not exist yet, in WAL
     /// mode so that readers never wait for the writer.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_busy_timeout(url, SQLITE_BUSY_TIMEOUT).await
+    }
+
+    /// [`Store::connect`] with another SQLite busy timeout. A timeout of zero makes a
+    /// write that would have waited in SQLite's busy handler fail at once, which is
+    /// how the tests prove that no write bypasses the single writer.
+    pub(crate) async fn connect_with_busy_timeout(
+        url: &str,
+        busy_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let (backend, url) = if url.starts_with("sqlite:") {
             (Backend::Sqlite, sqlite_url(url))
@@ -108,7 +119,9 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = pool_options(backend).connect_with(options.clone()).await?;
+        let pool = pool_options(backend, busy_timeout)
+            .connect_with(options.clone())
+            .await?;
         if backend == Backend::Sqlite {
             // The journal mode is stored in the file, so setting it once per start is
             // enough; it needs a moment without other connections, which is now.
@@ -116,7 +129,7 @@ impl Store {
         }
         let writer = match backend {
             Backend::Sqlite => {
-                pool_options(backend)
+                pool_options(backend, busy_timeout)
                     .max_connections(1)
                     .connect_with(options)
                     .await?
@@ -172,7 +185,7 @@ impl Store {
 }
 
 /// Connection settings of either pool.
-fn pool_options(backend: Backend) -> AnyPoolOptions {
+fn pool_options(backend: Backend, busy_timeout: Duration) -> AnyPoolOptions {
     let options = AnyPoolOptions::new();
     if backend != Backend::Sqlite {
         return options;
@@ -180,12 +193,12 @@ fn pool_options(backend: Backend) -> AnyPoolOptions {
     // sqlx already turns foreign keys on and sets a busy timeout for SQLite; stating
     // both here keeps them true if its defaults ever change, as the schema relies on
     // them.
-    options.after_connect(|conn, _| {
+    options.after_connect(move |conn, _| {
         Box::pin(async move {
             conn.execute("PRAGMA foreign_keys = ON").await?;
             conn.execute(sqlx::AssertSqlSafe(format!(
                 "PRAGMA busy_timeout = {}",
-                SQLITE_BUSY_TIMEOUT.as_millis()
+                busy_timeout.as_millis()
             )))
             .await?;
             Ok(())
@@ -224,5 +237,67 @@ mod tests {
             "sqlite://a.db?cache=shared&mode=rwc"
         );
         assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+    }
+
+    /// Every write of the store, each run while another write transaction holds the
+    /// single writer. With a busy timeout of zero, a write on any other connection
+    /// would fail at once with "database is locked"; through the writer, each waits
+    /// its turn and succeeds when the transaction commits.
+    #[tokio::test]
+    async fn every_write_waits_for_the_single_sqlite_writer_not_in_the_busy_handler() {
+        use crate::acd_groups::{AcdGroupChanges, GroupName, NewAcdGroup};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let store = Store::connect_with_busy_timeout(&url, Duration::ZERO)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let group = |name: &str| NewAcdGroup {
+            name: GroupName::parse(name).unwrap(),
+            description: String::new(),
+        };
+        let doomed = store.create_acd_group(&group("doomed")).await.unwrap();
+        let renamed = store.create_acd_group(&group("renamed")).await.unwrap();
+
+        let held = store.begin_write().await.unwrap();
+        let writes = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let changes = AcdGroupChanges {
+                    name: Some(GroupName::parse("renamed-2").unwrap()),
+                    description: None,
+                };
+                vec![
+                    store.create_acd_group(&group("new")).await.map(|_| ()),
+                    store
+                        .update_acd_group(renamed.id, &changes)
+                        .await
+                        .map(|_| ()),
+                    store.delete_acd_group(doomed.id).await,
+                    store.claim_unrouted(false, 10).await.map(|_| ()),
+                    store.setting_or_insert("test.key", "v").await.map(|_| ()),
+                    match store.delete_sms_connector(999).await {
+                        Err(StoreError::NotFound(_)) => Ok(()),
+                        other => other,
+                    },
+                ]
+            })
+        };
+        // While the transaction holds the writer, the writes wait for it; on a
+        // connection of their own they would have failed by now.
+        // (Nothing signals "waiting for the writer", so this bounded wait is the
+        // assertion: without the fix the first write fails within microseconds.)
+        let mut writes = writes;
+        if let Ok(done) = tokio::time::timeout(Duration::from_millis(300), &mut writes).await {
+            panic!(
+                "the writes did not wait for the writer: {:?}",
+                done.unwrap()
+            );
+        }
+        held.commit().await.unwrap();
+        for (i, result) in writes.await.unwrap().into_iter().enumerate() {
+            assert!(result.is_ok(), "write {i} failed: {result:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! A routing application that misbehaves on request, for the host's limit tests.
+//! A routing application that misbehaves on request, for the host's limit tests, and
+//! asks for replies the host must handle with care (an email reply to a texting contact).
 //!
-//! The message body picks the misbehaviour:
+//! The message body picks the behaviour:
 //!
 //! | body           | what happens                                                    |
 //! |----------------|-----------------------------------------------------------------|
@@ -13,6 +14,8 @@
 //! | `kv-then-trap` | writes kv `touched` = `yes`, then traps                         |
 //! | `kv-flood`     | changes keys until refused, then removes one more; routes to    |
 //! |                | `ok` with user data `writes` (accepted) and `remove` (its error)|
+//! | `email-reply`  | routes to group `ok` and replies by email, to no recipient      |
+//! | `email-reply ADDRESS` | the same, with the email reply to `ADDRESS`              |
 //! | anything else  | routes to group `ok` with user data `("echo", <body>)`          |
 //!
 //! `std::hint::black_box` keeps the optimiser from proving the loops pointless or
@@ -21,7 +24,8 @@
 use std::hint::black_box;
 
 use switchyard_guest::{
-    ConnectorContext, Conversation, Decision, InboundMessage, RoutingApplication, kv,
+    Channel, ConnectorContext, Conversation, Decision, InboundMessage, OutboundReply,
+    RoutingApplication, kv,
 };
 
 /// Each `oom` step: big enough to pass 128 MiB quickly, small enough that the failing
@@ -61,6 +65,15 @@ impl RoutingApplication for Hostile {
                 Decision::to_group("ok")
                     .user_data("writes", writes.to_string())
                     .user_data("remove", removal)
+            }
+            body if body.starts_with("email-reply") => {
+                let reply = OutboundReply::new(Channel::Email, "We got your message.")
+                    .subject("Your message to us");
+                let reply = match body["email-reply".len()..].trim() {
+                    "" => reply,
+                    address => reply.to(address),
+                };
+                Decision::to_group("ok").reply(reply)
             }
             _ => Decision::to_group("ok").user_data("echo", message.body),
         }

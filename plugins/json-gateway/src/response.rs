@@ -3,7 +3,9 @@
 //! Gateways disagree on error bodies, so the plugin reads the common shapes
 //! (`{"error": "..."}`, `{"message": "..."}`, `{"error": {"message": "..."}}`) and
 //! otherwise quotes the start of the body: an operator reading the entry's log needs
-//! the gateway's own words, not just a status code.
+//! the gateway's own words, not just a status code. For the same reason a `code` the
+//! gateway gives (top level, or inside an `error` object) is the entry's error code,
+//! whatever the HTTP status; only an answer without one gets `HTTP-<status>`.
 
 use serde_json::{Map, Value};
 use switchyard_guest::{HttpResponse, SendResult};
@@ -35,13 +37,25 @@ pub fn parse(response: &HttpResponse) -> SendResult {
             None => SendResult::Sent(None),
         },
         // Rate limits and server faults pass; the Idempotency-Key makes a retry safe.
-        429 | 500..=599 => SendResult::retry(http_code(status), describe(response, &body)),
+        429 | 500..=599 => SendResult::retry(error_code(status, &body), describe(response, &body)),
         // Other 4xx: the request itself is wrong (bad number, no credit, bad token) and
         // sending it again would get the same answer. 1xx, 3xx and unknown statuses
         // land here too: the host did not get an acceptance and cannot do better by
         // repeating the same request.
-        _ => SendResult::failed(http_code(status), describe(response, &body)),
+        _ => SendResult::failed(error_code(status, &body), describe(response, &body)),
     }
+}
+
+/// The code of a non-2xx answer: the gateway's own, else the HTTP status.
+fn error_code(status: u16, body: &Option<Map<String, Value>>) -> String {
+    body.as_ref()
+        .and_then(|fields| {
+            code_field(fields).or_else(|| match fields.get("error") {
+                Some(Value::Object(nested)) => code_field(nested),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| http_code(status))
 }
 
 fn http_code(status: u16) -> String {

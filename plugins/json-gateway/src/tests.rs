@@ -280,7 +280,7 @@ fn other_4xx_fail_for_good_with_the_gateways_words() {
     );
     assert_eq!(
         answer(401, r#"{"error":{"code":"auth","message":"bad token"}}"#),
-        SendResult::failed("HTTP-401", "bad token")
+        SendResult::failed("auth", "bad token")
     );
     assert_eq!(
         answer(402, r#"{"error":"","message":"no credit"}"#),
@@ -293,6 +293,27 @@ fn other_4xx_fail_for_good_with_the_gateways_words() {
     assert_eq!(
         answer(301, ""),
         SendResult::failed("HTTP-301", "the gateway sent an empty body")
+    );
+}
+
+#[test]
+fn a_gateways_own_code_beats_the_http_status() {
+    assert_eq!(
+        answer(400, r#"{"code":"E42","message":"destination barred"}"#),
+        SendResult::failed("E42", "destination barred")
+    );
+    assert_eq!(
+        answer(422, r#"{"code":21211,"error":"not a mobile number"}"#),
+        SendResult::failed("21211", "not a mobile number")
+    );
+    assert_eq!(
+        answer(503, r#"{"error":{"code":"MAINT","message":"back at 6"}}"#),
+        SendResult::retry("MAINT", "back at 6")
+    );
+    // An empty code is no code.
+    assert_eq!(
+        answer(400, r#"{"code":" ","error":"bad"}"#),
+        SendResult::failed("HTTP-400", "bad")
     );
 }
 

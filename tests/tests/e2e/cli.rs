@@ -193,3 +193,104 @@ fn run_without_a_message_says_what_is_missing() {
         stderr(&out)
     );
 }
+
+#[test]
+fn run_shows_a_gateways_request_body_as_text_and_takes_a_response_body_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = write(
+        dir.path(),
+        "entry.json",
+        r#"{"number":1042,"communication":{"media":"sms","direction":"outgoing",
+            "sender":"+32470999999","recipient":"+32470123456","body":"Your code is 1234"}}"#,
+    );
+    let settings = write(
+        dir.path(),
+        "s.json",
+        r#"{"url":"https://sms.example/v1/messages"}"#,
+    );
+    let path = plugin_path("json-gateway");
+    let out = switchyard(&[
+        "plugin",
+        "run",
+        path.to_str().unwrap(),
+        "--entry",
+        &entry,
+        "--settings",
+        &settings,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("run prints JSON");
+    let request = &json["result"]["Ok"];
+    assert_eq!(request["url"], "https://sms.example/v1/messages", "{json}");
+    assert_eq!(request["body_encoding"], "text", "{json}");
+    let body: Value = serde_json::from_str(request["body"].as_str().expect("a text body"))
+        .expect("the JSON gateway posts JSON");
+    assert_eq!(body["text"], "Your code is 1234");
+
+    // The gateway's answer, its body written as text.
+    let response = write(
+        dir.path(),
+        "response.json",
+        r#"{"status":400,"headers":[["Content-Type","application/json"]],
+            "body":"{\"code\":\"E42\",\"message\":\"destination barred\"}"}"#,
+    );
+    let out = switchyard(&[
+        "plugin",
+        "run",
+        path.to_str().unwrap(),
+        "--entry",
+        &entry,
+        "--settings",
+        &settings,
+        "--response",
+        &response,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).expect("run prints JSON");
+    assert_eq!(
+        json["result"]["failed"],
+        serde_json::json!({ "code": "E42", "description": "destination barred" }),
+        "{json}"
+    );
+
+    // A body in hex says so; hex that is not hex is refused with the file named.
+    let response = write(
+        dir.path(),
+        "hex.json",
+        r#"{"status":202,"body":"","body_encoding":"hex"}"#,
+    );
+    let out = switchyard(&[
+        "plugin",
+        "run",
+        path.to_str().unwrap(),
+        "--entry",
+        &entry,
+        "--settings",
+        &settings,
+        "--response",
+        &response,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        json["result"],
+        serde_json::json!({ "sent": null }),
+        "{json}"
+    );
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        r#"{"status":200,"body":"not hex","body_encoding":"hex"}"#,
+    );
+    let out = switchyard(&[
+        "plugin",
+        "run",
+        path.to_str().unwrap(),
+        "--entry",
+        &entry,
+        "--response",
+        &bad,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("bad.json"), "{}", stderr(&out));
+}

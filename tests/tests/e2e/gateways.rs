@@ -277,6 +277,18 @@ fn a_400_with_a_json_error_fails_for_good() {
 }
 
 #[test]
+fn a_gateways_own_error_code_is_kept_over_the_http_status() {
+    assert_eq!(
+        verdict(400, r#"{"code":"E42","message":"destination barred"}"#),
+        SendResult::Failed(error("E42", "destination barred"))
+    );
+    assert_eq!(
+        verdict(503, r#"{"code":"E503","error":"maintenance"}"#),
+        SendResult::Retry(error("E503", "maintenance"))
+    );
+}
+
+#[test]
 fn a_2xx_whose_body_says_status_failed_fails_with_the_gateways_code() {
     assert_eq!(
         verdict(

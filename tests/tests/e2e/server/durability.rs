@@ -18,7 +18,8 @@ use switchyard::runtime::World;
 use switchyard::store::messages::NewInbound;
 use switchyard::store::{Store, now_ms};
 use switchyard_tests::{
-    TEST_ADMIN_TOKEN, TestApp, TestDatabase, plugin_bytes, shared_server_runtime, spawn_app,
+    TEST_ADMIN_TOKEN, TestApp, TestDatabase, eventually, plugin_bytes, shared_server_runtime,
+    spawn_app,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -273,6 +274,15 @@ impl Stream {
         }
     }
 
+    /// Waits until at least `count` posts have failed.
+    async fn wait_for_failures(&self, count: usize, within: Duration) {
+        let failed = || self.log.lock().unwrap().failed.len();
+        eventually("failed posts", within, || async {
+            (failed() >= count).then_some(())
+        })
+        .await;
+    }
+
     /// Marks the moment from which posts are sent (and failures seen) "after".
     fn mark(&self) {
         self.mark.store(true, Ordering::SeqCst);
@@ -346,8 +356,8 @@ async fn a_server_killed_mid_stream_keeps_every_acknowledged_message_and_routes_
     server.signal("KILL");
     let (exit, _) = server.exited(Duration::from_secs(10)).await;
     assert!(!exit.success(), "{exit:?}");
-    // The gateways go on posting into the void for a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The gateways go on posting into the void until they have seen posts fail.
+    stream.wait_for_failures(8, Duration::from_secs(10)).await;
     let log = stream.stop().await;
     assert!(log.wrong.is_empty(), "{:#?}", log.wrong);
     let early: Vec<_> = log.failed.iter().filter(|(_, after, _)| !after).collect();
@@ -453,7 +463,13 @@ async fn a_server_killed_mid_stream_keeps_every_acknowledged_message_and_routes_
 #[tokio::test]
 async fn sigterm_lets_a_post_whose_body_is_still_arriving_finish() {
     let db = TestDatabase::new().await;
-    let mut server = Server::start_with_admin_token(&db.url, TEST_ADMIN_TOKEN);
+    // tower-http logs each request as the server starts on it; the server logs the
+    // signal when it begins its shutdown. The test waits for both.
+    let mut server = Server::start_with_log(
+        &db.url,
+        TEST_ADMIN_TOKEN,
+        "warn,tower_http=debug,switchyard::startup=info",
+    );
     let address = server.wait_for("switchyard: listening on ");
     let api = Api::at(&address);
     let sales = api
@@ -484,10 +500,11 @@ async fn sigterm_lets_a_post_whose_body_is_still_arriving_finish() {
     socket.write_all(head.as_bytes()).await.unwrap();
     socket.write_all(first).await.unwrap();
     socket.flush().await.unwrap();
-    // Let the server read the headers and start on the request.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The server has read the headers and started on the request, whose body is
+    // still half missing, when it is told to stop.
+    server.wait_for_line_with("started processing request");
     server.signal("TERM");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.wait_for_line_with("shutdown signal received");
     socket.write_all(rest).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(15), socket.read_to_end(&mut answer))

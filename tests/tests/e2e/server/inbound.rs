@@ -745,3 +745,76 @@ async fn without_a_plugin_or_a_fallback_group_the_reason_is_kept() {
     assert_eq!(message["routing"]["error_kind"], "trap");
     assert_eq!(message["interaction_id"], Value::Null);
 }
+
+#[tokio::test]
+async fn an_email_reply_goes_from_the_email_sender_to_the_contacts_address() {
+    let sink = switchyard_tests::smtp::SmtpSink::start().await;
+    let app = spawn_app().await;
+    super::queue::enable_email(&app, sink.port()).await;
+    let (connector, _) = routed_connector(&app, "hostile", json!({})).await;
+    group(&app, "ok").await;
+    let token = token(&connector);
+
+    // An email reply to an address the application names: from the email settings'
+    // default sender, not from the connector's number, and delivered over SMTP.
+    let body = "email-reply ann@example.org";
+    let id = accepted(&app, &token, &sms(CUSTOMER, body, "e-1")).await;
+    let message = routed(&app, id).await;
+    assert_eq!(message["state"], "routed", "{message}");
+    let queued = queued_replies(&app, id).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        (queued[0].1.as_str(), queued[0].2.as_str()),
+        ("desk@acme.example", "ann@example.org"),
+        "{queued:?}"
+    );
+    let mails = sink.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 1, "the reply was not sent: {mails:?}");
+    assert_eq!(mails[0].mail_from, "desk@acme.example");
+    assert_eq!(mails[0].rcpt_tos, ["ann@example.org"]);
+    assert_eq!(
+        mails[0].header("Subject").as_deref(),
+        Some("Your message to us")
+    );
+
+    // An email reply "to the contact", who only texted: there is no address to send it
+    // to, so it is not queued and the message's activity says why.
+    let id = accepted(&app, &token, &sms(CUSTOMER, "email-reply", "e-2")).await;
+    let message = routed(&app, id).await;
+    assert_eq!(message["state"], "routed", "{message}");
+    assert!(queued_replies(&app, id).await.is_empty());
+    let detail = message["activity"][1]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("a reply was not queued: the contact has no email address"),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_stored_plugin_settings_fall_back_with_a_configuration_error() {
+    let app = spawn_app().await;
+    let (connector, fallback) = routed_connector(&app, "hostile", json!({})).await;
+    group(&app, "ok").await;
+    // Edited by hand: settings the API refuses, which the plugin must not be run
+    // without (nor with `{}` in their place).
+    let changed = app
+        .edit_database(&format!(
+            "UPDATE sms_connectors SET plugin_settings = '[1, 2]' WHERE id = {}",
+            connector["id"]
+        ))
+        .await;
+    assert_eq!(changed, 1);
+    let id = accepted(&app, &token(&connector), &sms(CUSTOMER, "fine", "s-1")).await;
+    let message = routed(&app, id).await;
+    let record = &message["routing"];
+    assert_eq!(record["outcome"], "fallback", "{message}");
+    assert_eq!(record["error_kind"], "invalid_settings", "{record}");
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap()
+            .contains("plugin settings are invalid"),
+        "{record}"
+    );
+    assert_eq!(interaction_of(&app, &message).await["acd_group"], fallback);
+}

@@ -7,6 +7,7 @@
 mod acd_groups;
 mod auth;
 mod bad_input;
+mod concurrent_writes;
 mod connectors;
 mod durability;
 mod inbound;

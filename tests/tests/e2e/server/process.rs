@@ -19,15 +19,21 @@ pub(super) struct Server {
 impl Server {
     /// Starts a server on `database_url` that generates (or reuses) its admin token.
     fn start(database_url: &str) -> Self {
-        Self::spawn(database_url, None)
+        Self::spawn(database_url, None, "warn")
     }
 
     /// Starts a server on `database_url` with `SWITCHYARD_ADMIN_TOKEN=admin_token`.
     pub(super) fn start_with_admin_token(database_url: &str, admin_token: &str) -> Self {
-        Self::spawn(database_url, Some(admin_token))
+        Self::spawn(database_url, Some(admin_token), "warn")
     }
 
-    fn spawn(database_url: &str, admin_token: Option<&str>) -> Self {
+    /// [`Server::start_with_admin_token`] logging with the `RUST_LOG` filter `log`, for
+    /// a test that waits for what the server logs.
+    pub(super) fn start_with_log(database_url: &str, admin_token: &str, log: &str) -> Self {
+        Self::spawn(database_url, Some(admin_token), log)
+    }
+
+    fn spawn(database_url: &str, admin_token: Option<&str>, log: &str) -> Self {
         let mut command = Command::new(switchyard_bin());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -38,7 +44,7 @@ impl Server {
             None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
         };
         let mut child = command
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", log)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -70,6 +76,24 @@ impl Server {
                     }
                 }
                 Err(e) => panic!("no `{prefix}` line ({e}); stderr so far: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for a line that contains `text` (a log line, whose start is a time stamp).
+    pub(super) fn wait_for_line_with(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!(
+                    "no line with `{text}` ({e}); stderr so far: {:#?}",
+                    self.seen
+                ),
             }
         }
     }

@@ -7,6 +7,7 @@
 mod device;
 mod email;
 mod entering;
+mod invalid_settings;
 mod rate_limits;
 mod receipts;
 mod restart;

@@ -68,7 +68,10 @@ async fn the_sms_table_row_by_row() {
     let done = process(&app, &entry["number"]).await;
     assert_eq!(done["state"], "rejected", "{done}");
     assert_eq!(done["status"], "failed");
-    assert_eq!(done["error_code"], "HTTP-400");
+    assert_eq!(
+        done["error_code"], "21211",
+        "the gateway's own code, not HTTP-400"
+    );
     assert_eq!(done["error_description"], "number not in service");
 
     // SMS, Outgoing, Enabled, no errors -> Completed; the gateway got the request.

@@ -1,8 +1,11 @@
 //! Third parties processing their own entries through the web API: list the Pending
 //! entries of their system, claim one exclusively, settle it Completed or Rejected.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
+use switchyard_tests::eventually;
 
 use super::super::assert_error;
 use super::*;
@@ -105,8 +108,19 @@ async fn a_third_party_lists_claims_and_settles_its_entries() {
         "recipient": "z@example.com", "body": "x", "external_system": "other" }),
     )
     .await;
-    // The host's worker leaves them alone: they belong to the third party.
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // The host's worker leaves them alone: they belong to the third party. Once it has
+    // settled an entry of its own created after them, a pass of the worker has seen
+    // them (it claims due entries in number order) and left them Pending.
+    enable_email(&app, 25).await;
+    let mut control = json!({ "media": "email", "sender": "a@acme.example",
+                              "recipient": "c@example.com", "body": "x" });
+    control["direction"] = json!("incoming");
+    let control = create(&app, control).await;
+    let control = settled(&app, &control["number"]).await;
+    assert_eq!(
+        control["error_description"],
+        "Incoming Emails not Supported"
+    );
     assert_eq!(billing.pending().await, numbers);
     assert_eq!(other.pending().await, [mine["number"].as_i64().unwrap()]);
 
@@ -214,8 +228,21 @@ async fn a_third_party_lists_claims_and_settles_its_entries() {
         .json()
         .await
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    let taken: Value = billing.claim(numbers[2]).await.json().await.unwrap();
+    // Another claim is refused until the lease runs out; the first one granted after
+    // that is the new claim.
+    let taken: Value = eventually(
+        "the 1 s lease to run out",
+        Duration::from_secs(10),
+        || async {
+            let response = billing.claim(numbers[2]).await;
+            match response.status().as_u16() {
+                200 => Some(response.json().await.unwrap()),
+                409 => None,
+                other => panic!("claim answered {other}: {}", response.text().await.unwrap()),
+            }
+        },
+    )
+    .await;
     assert_ne!(taken["claim"], short["claim"]);
     let late = billing
         .settle(
