@@ -14,12 +14,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
 use super::{ConnectorContext, InboundMessage};
 use crate::channel::Channel;
 use crate::connectors::{RoutingType, SmsConnector};
 use crate::conversations::Conversation;
+use crate::metrics::Metrics;
 use crate::routing::env::{BatchKv, DbStaffing};
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
@@ -104,6 +107,7 @@ pub struct RouterContext {
     pub runtime: Arc<Runtime>,
     /// The host's default plugin limits, which a connector may override.
     pub limits: Limits,
+    pub metrics: Metrics,
 }
 
 /// Starts the ingest writer, the router and the scanner.
@@ -247,7 +251,9 @@ async fn router(
         let mut seen = HashSet::with_capacity(messages.len());
         messages.retain(|m| seen.insert(m.id));
         let count = messages.len();
-        if let Err(e) = route_batch(&context, messages).await {
+        context.metrics.routing_batch(count);
+        let span = tracing::info_span!("route_batch", size = count);
+        if let Err(e) = route_batch(&context, messages).instrument(span).await {
             // Left `received`: the scanner hands them over again once the lease ends.
             tracing::error!(error = %e, count, "cannot route a batch; it will be retried");
         }
@@ -291,8 +297,22 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
     let handle = tokio::runtime::Handle::current();
     let kv = Arc::new(BatchKv::new(store.clone(), handle.clone()));
     let staffing = Arc::new(DbStaffing::new(store.clone(), handle));
+    let received_at: HashMap<i64, i64> = messages.iter().map(|m| (m.id, m.received_at)).collect();
+    // The batch's span goes along to the blocking thread, so that the plugins' spans
+    // (and their log lines) nest in it.
+    let (span, metrics) = (tracing::Span::current(), context.metrics.clone());
     let (mut outcomes, kv_changes) = tokio::task::spawn_blocking(move || {
-        decide_all(&messages, &routes, &groups, conversations, kv, staffing)
+        span.in_scope(|| {
+            decide_all(
+                &messages,
+                &routes,
+                &groups,
+                conversations,
+                kv,
+                staffing,
+                &metrics,
+            )
+        })
     })
     .await?;
     if outcomes.iter().any(|o| !o.replies.is_empty()) {
@@ -305,18 +325,18 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         }
     }
     let written = match store.apply_routing(&outcomes, &kv_changes).await {
-        Ok(written) => written.len(),
+        Ok(written) => written,
         Err(e) if outcomes.len() > 1 => {
             // One outcome the database refuses must not hold back the rest of the batch
             // (every 15 s, for ever): each is written alone, with the batch's kv changes
             // going with the first that succeeds. What still fails stays `received`.
             tracing::warn!(error = %e, count = outcomes.len(), "a routing batch failed; writing its outcomes one by one");
             let mut kv = kv_changes.as_slice();
-            let mut written = 0;
+            let mut written = Vec::new();
             for outcome in &outcomes {
                 match store.apply_routing(std::slice::from_ref(outcome), kv).await {
                     Ok(ids) => {
-                        written += ids.len();
+                        written.extend(ids);
                         kv = &[];
                     }
                     Err(e) => {
@@ -328,9 +348,12 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         }
         Err(e) => return Err(e.into()),
     };
-    if written < outcomes.len() {
+    context
+        .metrics
+        .routed_batch(&outcomes, &written, &received_at);
+    if written.len() < outcomes.len() {
         tracing::info!(
-            skipped = outcomes.len() - written,
+            skipped = outcomes.len() - written.len(),
             "messages already routed elsewhere, or not writable, were skipped"
         );
     }
@@ -397,6 +420,7 @@ fn decide_all(
     mut conversations: HashMap<String, Conversation>,
     kv: Arc<BatchKv>,
     staffing: Arc<DbStaffing>,
+    metrics: &Metrics,
 ) -> (Vec<Routed>, Vec<(String, KvChanges)>) {
     let mut outcomes = Vec::with_capacity(messages.len());
     let mut kv_changes = Vec::new();
@@ -460,7 +484,19 @@ fn decide_all(
                             name: connector.name.clone(),
                             recipient: connector.recipient.clone(),
                         };
-                        match plugin.route(&env, &route.limits, &inbound, &context, &conversation) {
+                        let span = tracing::info_span!(
+                            "plugin",
+                            world = World::RoutingApplication.name(),
+                            plugin = %reference.sha256,
+                            connector = connector.id,
+                            message_id = message.id,
+                            outcome = Empty,
+                            error_kind = Empty,
+                        );
+                        let invoked = metrics.invoke(World::RoutingApplication, &span, || {
+                            plugin.route(&env, &route.limits, &inbound, &context, &conversation)
+                        });
+                        match invoked {
                             Ok(mut invocation) => {
                                 let changes = std::mem::take(&mut invocation.kv_changes);
                                 let routed = outcome::decided(
