@@ -19,15 +19,25 @@ pub(super) struct Server {
 impl Server {
     /// Starts a server on `database_url` that generates (or reuses) its admin token.
     fn start(database_url: &str) -> Self {
-        Self::spawn(database_url, None)
+        Self::spawn(database_url, None, &[])
     }
 
     /// Starts a server on `database_url` with `SWITCHYARD_ADMIN_TOKEN=admin_token`.
     pub(super) fn start_with_admin_token(database_url: &str, admin_token: &str) -> Self {
-        Self::spawn(database_url, Some(admin_token))
+        Self::spawn(database_url, Some(admin_token), &[])
     }
 
-    fn spawn(database_url: &str, admin_token: Option<&str>) -> Self {
+    /// Like [`Server::start_with_admin_token`], with more environment variables (which
+    /// may override `RUST_LOG=warn`).
+    pub(super) fn start_with_env(
+        database_url: &str,
+        admin_token: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(database_url, Some(admin_token), env)
+    }
+
+    fn spawn(database_url: &str, admin_token: Option<&str>, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(switchyard_bin());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -37,8 +47,11 @@ impl Server {
             Some(token) => command.env("SWITCHYARD_ADMIN_TOKEN", token),
             None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
         };
-        let mut child = command
+        command
             .env("RUST_LOG", "warn")
+            .env_remove("SWITCHYARD_LOG_FORMAT");
+        command.envs(env.iter().copied());
+        let mut child = command
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -75,7 +88,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit; returns the rest of stderr.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub(super) fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         self.signal("TERM");
         let exit = self.child.wait().unwrap();
         (exit, self.rest_of_stderr())
