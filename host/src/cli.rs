@@ -128,7 +128,10 @@ pub fn main() -> ExitCode {
         Command::Serve(_) => "info",
         Command::Plugin(_) => "warn",
     };
-    crate::telemetry::init(log_filter);
+    if let Err(e) = crate::telemetry::init(log_filter) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Plugin(PluginCommand::Check { file, world, json }) => check(&file, world, json),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod connectors;
 pub mod conversations;
 pub mod interactions;
+pub mod metrics;
 pub mod queue;
 pub mod routing;
 pub mod sandbox;

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
 use crate::config::{AdminToken, Config};
+use crate::metrics::Metrics;
 use crate::queue::{self, processor::Processor};
 use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
@@ -75,12 +76,19 @@ impl Application {
             Some(token) => (token, TokenSource::Configured),
             None => stored_admin_token(&store).await?,
         };
+        let metrics = Metrics::new();
         let (ingest, workers) = pipeline::start(RouterContext {
             store: store.clone(),
             runtime: runtime.clone(),
             limits: config.plugin_limits,
+            metrics: metrics.clone(),
         });
-        let queue = Processor::new(store.clone(), runtime.clone(), config.plugin_limits);
+        let queue = Processor::new(
+            store.clone(),
+            runtime.clone(),
+            config.plugin_limits,
+            metrics.clone(),
+        );
         let queue_worker = config
             .queue_worker
             .then(|| queue::processor::Worker::start(queue.clone(), store.backend()));
@@ -92,6 +100,7 @@ impl Application {
                 &admin_token,
                 ingest,
                 queue,
+                metrics,
             ),
             config.max_body_bytes,
         );

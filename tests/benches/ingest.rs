@@ -186,7 +186,7 @@ fn main() {
     let options = options();
     // Warnings and errors of the server (a failed commit, a plugin that traps) belong
     // in the output of a benchmark; per-request logging does not, as in production.
-    switchyard::telemetry::init("warn");
+    switchyard::telemetry::init("warn").expect("a valid SWITCHYARD_LOG_FORMAT");
     // plugins/dist is an input: fail before any server starts if it is missing.
     for scenario in &options.scenarios {
         if let Some(name) = scenario.plugin() {

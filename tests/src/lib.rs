@@ -3,6 +3,7 @@
 //! [`spawn_app`], a real server on a random port with a fresh database.
 
 pub mod gateway;
+pub mod metrics;
 pub mod smtp;
 
 use std::path::PathBuf;

@@ -10,6 +10,9 @@ use serde_json::json;
 use crate::acd_groups::FieldError;
 use crate::store::StoreError;
 
+/// The code of every server error.
+const INTERNAL: &str = "internal";
+
 #[derive(Debug)]
 pub enum ApiError {
     /// The caller's mistake: the status, a stable machine-readable code, and a message.
@@ -37,6 +40,14 @@ impl ApiError {
 
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::client(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// The code the answer carries (`internal` for server errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Client { code, .. } => code,
+            Self::Internal(_) => INTERNAL,
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -91,7 +102,7 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    INTERNAL,
                     "internal server error; the server log has the details".to_owned(),
                 )
             }

@@ -403,5 +403,8 @@ async fn settle(
             ),
         ));
     }
+    state
+        .metrics
+        .settled(entry.communication.media, settlement.status);
     Ok(Json(state.store.entry(number).await?))
 }

@@ -1,6 +1,8 @@
 //! `POST /api/v1/sms/inbound`: the SMS Receiver API gateways post to. Authenticated by
 //! the connector's own token (not the admin token), as JSON or as a Twilio-style form.
 
+use std::time::Instant;
+
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -9,6 +11,8 @@ use axum::routing::post;
 use axum::{Form, Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::AppState;
 use super::error::ApiError;
@@ -34,27 +38,56 @@ enum Shape {
     Form,
 }
 
+/// Handles one post inside its `ingest` span, which gains the gateway's message id,
+/// the connector and the stored id as they become known, and counts the result.
 async fn receive(
     State(state): State<AppState>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let arrived = Instant::now();
+    let span = tracing::info_span!(
+        "ingest",
+        message_id = Empty,
+        gateway_message_id = Empty,
+        connector = Empty,
+        connector_name = Empty,
+    );
+    let result = accept(&state, query, headers, request, &span)
+        .instrument(span.clone())
+        .await;
+    match &result {
+        Ok((_, duplicate)) => state.metrics.ingested(*duplicate, arrived),
+        Err(e) => state.metrics.ingest_refused(e.code()),
+    }
+    result.map(|(response, _)| response)
+}
+
+/// The post's answer and whether it was a retry of a stored message.
+async fn accept(
+    state: &AppState,
+    query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    request: Request,
+    span: &tracing::Span,
+) -> Result<(Response, bool), ApiError> {
     let now = now_ms();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let (shape, sms) = if content_type.starts_with("application/x-www-form-urlencoded") {
-        let Form(post) = Form::<TwilioSms>::from_request(request, &state)
+        let Form(post) = Form::<TwilioSms>::from_request(request, state)
             .await
             .map_err(form_rejection)?;
         (Shape::Form, InboundSms::from_twilio(post, now)?)
     } else {
         // Anything else must be JSON; the JSON extractor names a wrong content type.
-        let ApiJson(post) = ApiJson::<JsonSms>::from_request(request, &state).await?;
+        let ApiJson(post) = ApiJson::<JsonSms>::from_request(request, state).await?;
         (Shape::Json, InboundSms::from_json(post, now)?)
     };
+    span.record("gateway_message_id", sms.gateway_message_id.as_str());
 
     let connector = state
         .directory
@@ -67,6 +100,8 @@ async fn receive(
                 format!("no SMS connector receives for {}", sms.recipient),
             )
         })?;
+    span.record("connector", connector.id)
+        .record("connector_name", connector.name.as_str());
     let query_token = query.ok().and_then(|Query(q)| q.token);
     check_token(&connector, presented_token(&headers, query_token.as_deref())).map_err(
         |refusal| match refusal {
@@ -96,6 +131,8 @@ async fn receive(
             }
         })?;
 
+    span.record("message_id", stored.id);
+
     // 202: stored and acknowledged, routed after the reply; a retry of a stored message
     // is a plain 200 with the same id.
     let status = if stored.duplicate {
@@ -124,7 +161,7 @@ async fn receive(
     response
         .headers_mut()
         .insert("x-switchyard-message-id", HeaderValue::from(stored.id));
-    Ok(response)
+    Ok((response, stored.duplicate))
 }
 
 /// `Authorization: Bearer <token>` first, else `?token=`.

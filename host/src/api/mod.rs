@@ -1,5 +1,5 @@
-//! The HTTP API: `GET /healthz` for load balancers, and the admin API under `/api/v1`,
-//! which needs `Authorization: Bearer <admin token>`.
+//! The HTTP API: `GET /healthz` for load balancers, `GET /metrics` for Prometheus, and
+//! the admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`.
 //!
 //! One file per resource, each with its own `router()`, merged here. Handlers only
 //! translate HTTP into calls on domain functions and the [`Store`]; every failure is an
@@ -12,6 +12,7 @@ mod external_systems;
 mod extract;
 mod inbound;
 mod interactions;
+mod metrics;
 mod plugins;
 mod queue;
 mod receipts;
@@ -19,6 +20,7 @@ mod settings;
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -32,6 +34,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::AdminToken;
 use crate::connectors::Directory;
+use crate::metrics::Metrics;
 use crate::queue::processor::Processor;
 use crate::routing::pipeline::Ingest;
 use crate::runtime::{Limits, Runtime};
@@ -53,6 +56,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// The communication queue's processing, for on-demand runs and wake-ups.
     pub queue: Processor,
+    /// This server's metrics, shared with the router and the queue.
+    pub metrics: Metrics,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
@@ -64,9 +69,11 @@ impl AppState {
         admin_token: &AdminToken,
         ingest: Ingest,
         queue: Processor,
+        metrics: Metrics,
     ) -> Self {
         Self {
             queue,
+            metrics,
             directory: Directory::new(store.clone()),
             ingest,
             store,
@@ -107,12 +114,23 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(external_systems::third_party_router());
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", admin.merge(gateways))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of one request: method and path, never the query string, which may carry
+/// a connector token (`?token=`).
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+    )
 }
 
 /// Healthy means able to serve requests, which needs the database.

@@ -50,7 +50,10 @@ impl HttpRequestSpec {
             return Err(format!("the URL is longer than {MAX_URL} bytes"));
         }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(format!("the URL `{}` is not http(s)", self.url));
+            return Err(format!(
+                "the URL `{}` is not http(s)",
+                crate::telemetry::without_query(&self.url)
+            ));
         }
         if self.headers.len() > MAX_HEADERS {
             return Err(format!("more than {MAX_HEADERS} headers"));

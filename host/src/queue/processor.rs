@@ -5,16 +5,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::rate::{self, Slot};
 use super::rules::{self, Enabled, Plan};
 use super::settings::{EmailSettings, SmsSettings};
 use super::sms::{self, Attempt};
 use super::{EntryRecord, LifeCycleState, ProcessOutcome, Settlement, TextStatus, email};
+use crate::channel::Channel;
+use crate::metrics::Metrics;
 use crate::routing::env::BatchKv;
 use crate::runtime::host::{KvChanges, NoStaffing};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
@@ -54,6 +58,7 @@ struct Inner {
     http: reqwest::Client,
     permits: Arc<Semaphore>,
     wake: Notify,
+    metrics: Metrics,
 }
 
 /// What a "process" call did, for the API's answer.
@@ -75,7 +80,7 @@ pub enum NotProcessed {
 }
 
 impl Processor {
-    pub fn new(store: Store, runtime: Arc<Runtime>, limits: Limits) -> Self {
+    pub fn new(store: Store, runtime: Arc<Runtime>, limits: Limits, metrics: Metrics) -> Self {
         let http = reqwest::Client::builder()
             .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
@@ -89,6 +94,7 @@ impl Processor {
                 http,
                 permits: Arc::new(Semaphore::new(IN_FLIGHT)),
                 wake: Notify::new(),
+                metrics,
             }),
         }
     }
@@ -217,10 +223,20 @@ impl Processor {
                 .await
                 .expect("the semaphore is never closed");
             let (this, settings) = (self.clone(), settings.clone());
-            tasks.push(tokio::spawn(async move {
-                this.handle(claimed, &settings.0, &settings.1).await;
-                drop(permit);
-            }));
+            let entry = &claimed.entry;
+            let span = tracing::info_span!(
+                "queue_entry",
+                entry = entry.number,
+                media = entry.communication.media.as_str(),
+                external_system = entry.external_system.as_deref(),
+            );
+            tasks.push(tokio::spawn(
+                async move {
+                    this.handle(claimed, &settings.0, &settings.1).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            ));
         }
         Ok((numbers, tasks))
     }
@@ -256,7 +272,10 @@ impl Processor {
             .settle_entry(claimed.entry.number, &claimed.token, settlement, BY, kv)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => self
+                .inner
+                .metrics
+                .settled(claimed.entry.communication.media, settlement.status),
             Ok(false) => tracing::warn!(
                 entry = claimed.entry.number,
                 "the entry's claim was lost before it was settled; its new holder settles it"
@@ -312,7 +331,12 @@ impl Processor {
             if !self.mark_sending(claimed, attempt, lease, &detail).await {
                 return;
             }
-            match email::send(&transport, message.clone()).await {
+            let started = Instant::now();
+            let sent = email::send(&transport, message.clone()).await;
+            self.inner
+                .metrics
+                .send_attempt(Channel::Email, started.elapsed());
+            match sent {
                 Ok(reply) => {
                     let settlement = Settlement::completed(TextStatus::Sent, Some(reply));
                     return self.settle(claimed, &settlement, None).await;
@@ -402,6 +426,7 @@ impl Processor {
                 &queue_entry,
                 timeout,
                 &mut kv,
+                &self.inner.metrics,
             )
             .await;
             let settlement = match outcome {
@@ -489,11 +514,22 @@ impl Processor {
             }
         };
         let (limits, queue_entry) = (self.inner.limits, entry.to_queue_entry());
-        let ran =
-            tokio::spawn(
-                async move { sandbox::process(&plugin, &env, &limits, &queue_entry).await },
-            )
-            .await;
+        // Created here, inside the entry's span, so the plugin's log lines carry the
+        // entry number; a task of its own, so a panic is this entry's failure only.
+        let span = tracing::info_span!(
+            "plugin",
+            world = World::ExternalSystem.name(),
+            plugin = %hash,
+            entry = entry.number,
+            outcome = Empty,
+            error_kind = Empty,
+        );
+        let metrics = self.inner.metrics.clone();
+        let ran = tokio::spawn(async move {
+            let call = sandbox::process(&plugin, &env, &limits, &queue_entry);
+            metrics.invoke(World::ExternalSystem, &span, call).await
+        })
+        .await;
         let (settlement, kv) = match ran {
             Ok(Ok(invocation)) => (
                 match invocation.value {

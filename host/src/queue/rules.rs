@@ -17,6 +17,13 @@ pub enum LifeCycleState {
 }
 
 impl LifeCycleState {
+    pub const ALL: [LifeCycleState; 4] = [
+        Self::Pending,
+        Self::Rejected,
+        Self::Completed,
+        Self::CompletedAndRemoved,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -27,14 +34,7 @@ impl LifeCycleState {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Rejected,
-            Self::Completed,
-            Self::CompletedAndRemoved,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 }
 

@@ -3,11 +3,15 @@
 //! and the plugin reads the answer.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tracing::field::Empty;
 
 use super::{HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, QueueEntry, SendResult};
+use crate::channel::Channel;
+use crate::metrics::Metrics;
 use crate::runtime::host::KvChanges;
-use crate::runtime::{HostEnv, InvokeError, Limits, Plugin};
+use crate::runtime::{HostEnv, InvokeError, Limits, Plugin, World};
 use crate::sandbox;
 
 /// The most of a gateway's answer handed to the plugin: SMS gateways answer with a
@@ -37,7 +41,9 @@ pub enum Attempt {
 
 /// One attempt: build the request in the plugin, send it, let the plugin judge the
 /// answer. Plugin calls run as tasks of their own, so a panic is this attempt's
-/// failure and not the worker's; kv writes are collected in `kv`.
+/// failure and not the worker's; each runs in its own span (inside the caller's) and is
+/// counted in `metrics`; kv writes are collected in `kv`.
+#[allow(clippy::too_many_arguments)]
 pub async fn attempt(
     client: &reqwest::Client,
     plugin: &Arc<Plugin>,
@@ -46,11 +52,19 @@ pub async fn attempt(
     entry: &QueueEntry,
     timeout: Duration,
     kv: &mut KvChanges,
+    metrics: &Metrics,
 ) -> Attempt {
     let built = {
         let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
-        tokio::spawn(async move { sandbox::build_request(&plugin, &env, &limits, &entry).await })
-            .await
+        let (span, metrics) = (
+            plugin_span(&plugin, &entry, "build-request"),
+            metrics.clone(),
+        );
+        tokio::spawn(async move {
+            let call = sandbox::build_request(&plugin, &env, &limits, &entry);
+            metrics.invoke(World::Gateway, &span, call).await
+        })
+        .await
     };
     let request = match built {
         Err(join) => return Attempt::Broken(plugin_error("panicked", &join.to_string())),
@@ -66,14 +80,22 @@ pub async fn attempt(
     if let Err(problem) = request.check() {
         return Attempt::Broken(plugin_error("invalid_request", &problem));
     }
-    let response = match perform(client, &request, entry.number, timeout).await {
+    let started = Instant::now();
+    let performed = perform(client, &request, entry.number, timeout).await;
+    metrics.send_attempt(Channel::Sms, started.elapsed());
+    let response = match performed {
         Ok(response) => response,
         Err(e) => return Attempt::Retry(e),
     };
     let judged = {
         let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
+        let (span, metrics) = (
+            plugin_span(&plugin, &entry, "parse-response"),
+            metrics.clone(),
+        );
         tokio::spawn(async move {
-            sandbox::parse_response(&plugin, &env, &limits, &entry, &response).await
+            let call = sandbox::parse_response(&plugin, &env, &limits, &entry, &response);
+            metrics.invoke(World::Gateway, &span, call).await
         })
         .await
     };
@@ -89,6 +111,19 @@ pub async fn attempt(
             }
         }
     }
+}
+
+/// The span of one gateway plugin call, a child of the caller's (the queue entry's).
+fn plugin_span(plugin: &Plugin, entry: &QueueEntry, call: &'static str) -> tracing::Span {
+    tracing::info_span!(
+        "plugin",
+        world = World::Gateway.name(),
+        call,
+        plugin = %plugin.info().hash,
+        entry = entry.number,
+        outcome = Empty,
+        error_kind = Empty,
+    )
 }
 
 fn merge(into: &mut KvChanges, changes: KvChanges) {
@@ -137,10 +172,12 @@ async fn perform(
         } else {
             "HTTP-CONNECT".into()
         },
+        // Gateways may take their credentials in the query string: neither the
+        // description (stored and logged) nor reqwest's error shows it.
         description: format!(
             "the gateway at {} did not answer: {}",
-            request.url,
-            super::error_chain(&e)
+            crate::telemetry::without_query(&request.url),
+            super::error_chain(&e.without_url())
         ),
     };
     let mut response = builder.send().await.map_err(unreachable)?;

@@ -14,12 +14,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
 use super::{ConnectorContext, InboundMessage};
 use crate::channel::Channel;
 use crate::connectors::{RoutingType, SmsConnector};
 use crate::conversations::Conversation;
+use crate::metrics::Metrics;
 use crate::routing::env::{BatchKv, DbStaffing};
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
@@ -105,6 +108,7 @@ pub struct RouterContext {
     pub runtime: Arc<Runtime>,
     /// The host's default plugin limits, which a connector may override.
     pub limits: Limits,
+    pub metrics: Metrics,
 }
 
 /// Starts the ingest writer, the router and the scanner.
@@ -248,7 +252,9 @@ async fn router(
         let mut seen = HashSet::with_capacity(messages.len());
         messages.retain(|m| seen.insert(m.id));
         let count = messages.len();
-        if let Err(e) = route_batch(&context, messages).await {
+        context.metrics.routing_batch(count);
+        let span = tracing::info_span!("route_batch", size = count);
+        if let Err(e) = route_batch(&context, messages).instrument(span).await {
             // Left `received`: the scanner hands them over again once the lease ends.
             tracing::error!(error = %e, count, "cannot route a batch; it will be retried");
         }
@@ -292,8 +298,18 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
 
     let kv = Arc::new(BatchKv::new(store.clone()));
     let staffing = Arc::new(DbStaffing::new(store.clone()));
-    let (mut outcomes, kv_changes) =
-        decide_all(&messages, &routes, &groups, conversations, kv, staffing).await;
+    let received_at: HashMap<i64, i64> = messages.iter().map(|m| (m.id, m.received_at)).collect();
+    // Plugins run inside the batch's span, so their spans (and log lines) nest in it.
+    let (mut outcomes, kv_changes) = decide_all(
+        &messages,
+        &routes,
+        &groups,
+        conversations,
+        kv,
+        staffing,
+        &context.metrics,
+    )
+    .await;
     if outcomes.iter().any(|o| !o.asked_replies.is_empty()) {
         let (email, sms) = (store.email_settings().await?, store.sms_settings().await?);
         for outcome in &mut outcomes {
@@ -301,18 +317,18 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         }
     }
     let written = match store.apply_routing(&outcomes, &kv_changes).await {
-        Ok(written) => written.len(),
+        Ok(written) => written,
         Err(e) if outcomes.len() > 1 => {
             // One outcome the database refuses must not hold back the rest of the batch
             // (every 15 s, for ever): each is written alone, with the batch's kv changes
             // going with the first that succeeds. What still fails stays `received`.
             tracing::warn!(error = %e, count = outcomes.len(), "a routing batch failed; writing its outcomes one by one");
             let mut kv = kv_changes.as_slice();
-            let mut written = 0;
+            let mut written = Vec::new();
             for outcome in &outcomes {
                 match store.apply_routing(std::slice::from_ref(outcome), kv).await {
                     Ok(ids) => {
-                        written += ids.len();
+                        written.extend(ids);
                         kv = &[];
                     }
                     Err(e) => {
@@ -324,9 +340,12 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         }
         Err(e) => return Err(e.into()),
     };
-    if written < outcomes.len() {
+    context
+        .metrics
+        .routed_batch(&outcomes, &written, &received_at);
+    if written.len() < outcomes.len() {
         tracing::info!(
-            skipped = outcomes.len() - written,
+            skipped = outcomes.len() - written.len(),
             "messages already routed elsewhere, or not writable, were skipped"
         );
     }
@@ -394,6 +413,7 @@ async fn decide_all(
     mut conversations: HashMap<String, Conversation>,
     kv: Arc<BatchKv>,
     staffing: Arc<DbStaffing>,
+    metrics: &Metrics,
 ) -> (Vec<Routed>, Vec<(String, KvChanges)>) {
     let mut outcomes = Vec::with_capacity(messages.len());
     let mut kv_changes = Vec::new();
@@ -471,16 +491,24 @@ async fn decide_all(
                             name: connector.name.clone(),
                             recipient: connector.recipient.clone(),
                         };
-                        match sandbox::route(
+                        let span = tracing::info_span!(
+                            "plugin",
+                            world = World::RoutingApplication.name(),
+                            plugin = %reference.sha256,
+                            connector = connector.id,
+                            message_id = message.id,
+                            outcome = Empty,
+                            error_kind = Empty,
+                        );
+                        let call = sandbox::route(
                             plugin,
                             &env,
                             &route.limits,
                             &inbound,
                             &context,
                             &conversation,
-                        )
-                        .await
-                        {
+                        );
+                        match metrics.invoke(World::RoutingApplication, &span, call).await {
                             Ok(mut invocation) => {
                                 let changes = std::mem::take(&mut invocation.kv_changes);
                                 let routed = outcome::decided(

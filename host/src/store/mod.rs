@@ -177,6 +177,16 @@ impl Store {
         }
     }
 
+    /// The connection pools' use, as (pool, open connections, idle connections): the
+    /// main pool and, on SQLite, the single writer connection.
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        let mut pools = vec![("main", self.pool.size(), self.pool.num_idle())];
+        if self.backend == Backend::Sqlite {
+            pools.push(("writer", self.writer.size(), self.writer.num_idle()));
+        }
+        pools
+    }
+
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

@@ -673,6 +673,22 @@ impl Store {
         Ok(number.unwrap_or(0))
     }
 
+    /// How many entries are in each life-cycle state (states without entries are
+    /// left out): one grouped count, for the queue-depth gauges.
+    pub async fn entries_by_state(&self) -> Result<Vec<(LifeCycleState, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM queue_entries GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(state, count)| {
+                LifeCycleState::parse(&state)
+                    .map(|state| (state, count))
+                    .ok_or_else(|| StoreError::Corrupt(format!("queue entry state `{state}`")))
+            })
+            .collect()
+    }
+
     /// When the next waiting SMS is due, if any.
     pub async fn next_slot(&self) -> Result<Option<i64>, StoreError> {
         let at: Option<i64> = sqlx::query_scalar(

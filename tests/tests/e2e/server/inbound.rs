@@ -32,7 +32,11 @@ fn sms(from: &str, text: &str, id: &str) -> Value {
     json!({ "from": from, "to": RECIPIENT, "text": text, "message_id": id })
 }
 
-async fn post_json(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest::Response {
+pub(super) async fn post_json(
+    app: &TestApp,
+    token: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
     let mut request = app.client.post(app.url("/api/v1/sms/inbound")).json(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -41,7 +45,7 @@ async fn post_json(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest:
 }
 
 /// Posts and expects a fresh acknowledgement; returns the message id.
-async fn accepted(app: &TestApp, token: &str, body: &Value) -> i64 {
+pub(super) async fn accepted(app: &TestApp, token: &str, body: &Value) -> i64 {
     let response = post_json(app, Some(token), body).await;
     let status = response.status();
     let text = response.text().await.unwrap();
@@ -61,7 +65,7 @@ async fn get(app: &TestApp, path: &str) -> Value {
 
 /// Waits until message `id` has left `received`, and returns it with its activity
 /// log and routing record.
-async fn routed(app: &TestApp, id: i64) -> Value {
+pub(super) async fn routed(app: &TestApp, id: i64) -> Value {
     let start = Instant::now();
     loop {
         let message = get(app, &format!("/api/v1/messages/{id}")).await;
@@ -88,7 +92,7 @@ async fn all_messages(app: &TestApp) -> Vec<Value> {
     page["items"].as_array().unwrap().clone()
 }
 
-fn token(connector: &Value) -> String {
+pub(super) fn token(connector: &Value) -> String {
     connector["token"].as_str().unwrap().to_owned()
 }
 
@@ -466,7 +470,7 @@ async fn routed_connector(app: &TestApp, plugin: &str, settings: Value) -> (Valu
 }
 
 /// Uploads `plugin` to `connector`; the first upload becomes the active version.
-async fn upload(app: &TestApp, connector: &Value, plugin: &str) {
+pub(super) async fn upload(app: &TestApp, connector: &Value, plugin: &str) {
     let response = app
         .admin(
             Method::POST,

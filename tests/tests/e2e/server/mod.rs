@@ -1,6 +1,7 @@
 //! The server, spoken to over HTTP as a client would: health, the admin token, ACD
 //! groups, SMS connectors and their plugins, bad input, restarts, durability through
-//! crashes, shutdowns and version switches, and `switchyard serve` as a real process.
+//! crashes, shutdowns and version switches, `switchyard serve` as a real process, its
+//! log output and its Prometheus metrics.
 //! Each test gets a fresh database, SQLite by default or PostgreSQL with
 //! `SWITCHYARD_TEST_DATABASE=postgres`.
 
@@ -12,6 +13,8 @@ mod connectors;
 mod durability;
 mod inbound;
 mod lifecycle;
+mod logging;
+mod metrics;
 mod plugins;
 mod process;
 mod queue;

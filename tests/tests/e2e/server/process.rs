@@ -19,21 +19,31 @@ pub(super) struct Server {
 impl Server {
     /// Starts a server on `database_url` that generates (or reuses) its admin token.
     fn start(database_url: &str) -> Self {
-        Self::spawn(database_url, None, "warn")
+        Self::spawn(database_url, None, &[])
     }
 
     /// Starts a server on `database_url` with `SWITCHYARD_ADMIN_TOKEN=admin_token`.
     pub(super) fn start_with_admin_token(database_url: &str, admin_token: &str) -> Self {
-        Self::spawn(database_url, Some(admin_token), "warn")
+        Self::spawn(database_url, Some(admin_token), &[])
     }
 
     /// [`Server::start_with_admin_token`] logging with the `RUST_LOG` filter `log`, for
     /// a test that waits for what the server logs.
     pub(super) fn start_with_log(database_url: &str, admin_token: &str, log: &str) -> Self {
-        Self::spawn(database_url, Some(admin_token), log)
+        Self::spawn(database_url, Some(admin_token), &[("RUST_LOG", log)])
     }
 
-    fn spawn(database_url: &str, admin_token: Option<&str>, log: &str) -> Self {
+    /// Like [`Server::start_with_admin_token`], with more environment variables (which
+    /// may override `RUST_LOG=warn`).
+    pub(super) fn start_with_env(
+        database_url: &str,
+        admin_token: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(database_url, Some(admin_token), env)
+    }
+
+    fn spawn(database_url: &str, admin_token: Option<&str>, env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(switchyard_bin());
         command
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -43,8 +53,11 @@ impl Server {
             Some(token) => command.env("SWITCHYARD_ADMIN_TOKEN", token),
             None => command.env_remove("SWITCHYARD_ADMIN_TOKEN"),
         };
+        command
+            .env("RUST_LOG", "warn")
+            .env_remove("SWITCHYARD_LOG_FORMAT");
+        command.envs(env.iter().copied());
         let mut child = command
-            .env("RUST_LOG", log)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -99,7 +112,7 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit; returns the rest of stderr.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub(super) fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
         self.signal("TERM");
         let exit = self.child.wait().unwrap();
         (exit, self.rest_of_stderr())

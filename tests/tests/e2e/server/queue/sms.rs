@@ -211,7 +211,8 @@ async fn a_gateway_that_does_not_answer_in_time_is_given_up_on() {
     assert_eq!(done["state"], "rejected", "{done}");
     assert_eq!(done["status"], "unsent");
     assert_eq!(done["error_code"], "HTTP-TIMEOUT");
-    // Nothing listening at all.
+    // Nothing listening at all, at a URL with a credential in its query, which the
+    // stored (and logged) description must not repeat.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -220,13 +221,19 @@ async fn a_gateway_that_does_not_answer_in_time_is_given_up_on() {
     enable_sms(
         &app,
         "json-gateway",
-        json!({ "url": format!("http://127.0.0.1:{port}/json") }),
+        json!({ "url": format!("http://127.0.0.1:{port}/json?api_key=SECRET-KEY-77") }),
         json!({ "max_attempts": 1 }),
     )
     .await;
     let entry = create(&app, text("hi")).await;
     let done = process(&app, &entry["number"]).await;
     assert_eq!(done["error_code"], "HTTP-CONNECT", "{done}");
+    let description = done["error_description"].as_str().unwrap();
+    assert!(
+        description.contains(&format!("http://127.0.0.1:{port}/json")),
+        "{description}"
+    );
+    assert!(!description.contains("SECRET-KEY-77"), "{description}");
 }
 
 #[tokio::test]
