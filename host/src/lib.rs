@@ -16,6 +16,7 @@ pub mod interactions;
 pub mod queue;
 pub mod routing;
 pub mod runtime;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

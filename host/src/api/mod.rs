@@ -13,9 +13,11 @@ mod extract;
 mod inbound;
 mod interactions;
 mod plugins;
+mod query;
 mod queue;
 mod receipts;
 mod settings;
+mod times;
 
 use std::sync::Arc;
 
@@ -99,12 +101,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             forget_cached_connectors,
         ))
+        .route_layer(middleware::from_fn(times::with_rfc3339))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     // Gateways authenticate with their connector's token or the receipt token, third
     // parties with their external system's token; the handlers check them.
-    let gateways = inbound::router()
-        .merge(receipts::router())
-        .merge(external_systems::third_party_router());
+    let gateways = inbound::router().merge(receipts::router()).merge(
+        external_systems::third_party_router()
+            .route_layer(middleware::from_fn(times::with_rfc3339)),
+    );
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", admin.merge(gateways))

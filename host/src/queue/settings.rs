@@ -237,6 +237,18 @@ impl Default for SmsSettings {
     }
 }
 
+impl SmsSettings {
+    /// The settings as the API shows them: the gateway plugin's secrets redacted
+    /// ([`crate::secrets`]); the receipt token is shown, since admins configure the
+    /// gateway's status callbacks with it.
+    pub fn view(&self) -> Self {
+        Self {
+            settings: crate::secrets::redact(&self.settings),
+            ..self.clone()
+        }
+    }
+}
+
 /// `PUT /settings/sms`; fields left out keep their value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -272,7 +284,11 @@ impl SmsSettingsInput {
             Some(None) => None,
             None => current.default_sender.clone(),
         };
-        let settings = self.settings.unwrap_or_else(|| current.settings.clone());
+        // Secrets sent back redacted, or left out, keep their stored values.
+        let settings = match self.settings {
+            Some(new) => crate::secrets::keep_stored(new, &current.settings),
+            None => current.settings.clone(),
+        };
         if !settings.is_object() {
             return Err(FieldError::new("settings", "must be a JSON object"));
         }

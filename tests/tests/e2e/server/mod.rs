@@ -8,6 +8,7 @@ mod acd_groups;
 mod auth;
 mod bad_input;
 mod connectors;
+mod contract;
 mod durability;
 mod inbound;
 mod lifecycle;
