@@ -1,5 +1,5 @@
-//! The one query-string contract of every listing: `after` (the cursor, a whole number
-//! >= 0) and `limit` (1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent) on paged lists,
+//! The one query-string contract of every listing: `after` (the cursor, a whole number,
+//! not negative) and `limit` (1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent) on paged lists,
 //! plus each list's own filters; anything else, a parameter given twice or a value that
 //! does not parse is 400 `invalid_query` with `field` naming the parameter. Lists that
 //! are not paged take no parameters at all, under the same rule.

@@ -165,6 +165,23 @@ async fn secrets_are_write_only_in_every_answer() {
     assert_eq!(status, 200, "{body}");
     answers.push(("PUT /external-systems/billing".into(), body));
 
+    // The message is routed (what the plugin logged is shown too) into an interaction.
+    let start = std::time::Instant::now();
+    let message = loop {
+        let message = expect(&app, Method::GET, "/api/v1/messages/1", None, 200).await;
+        if message["state"] != "received" {
+            break message;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{message}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let interaction = message["interaction_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no interaction: {message}"));
+
     // Every admin listing and detail.
     for path in [
         "/api/v1/acd-groups".to_owned(),
@@ -178,6 +195,7 @@ async fn secrets_are_write_only_in_every_answer() {
         "/api/v1/settings/email".to_owned(),
         "/api/v1/settings/sms".to_owned(),
         "/api/v1/interactions".to_owned(),
+        format!("/api/v1/interactions/{interaction}"),
         "/api/v1/messages".to_owned(),
         "/api/v1/messages/1".to_owned(),
         "/api/v1/queue".to_owned(),
