@@ -207,9 +207,10 @@ async fn update(
     let current = state.store.external_system(&name).await?;
     let kind = changes.kind.unwrap_or(current.kind);
     let plugin = match kind {
-        SystemKind::Plugin => changes.plugin.or(current.plugin),
+        SystemKind::Plugin => changes.plugin.or_else(|| current.plugin.clone()),
         SystemKind::ThirdParty => changes.plugin,
     };
+    let same_processor = kind == current.kind && plugin == current.plugin;
     let token = if changes.generate_new_token {
         ConnectorToken::generate().as_str().to_owned()
     } else {
@@ -220,8 +221,10 @@ async fn update(
         kind,
         plugin,
         match changes.settings {
-            // Secrets sent back redacted, or left out, keep their stored values.
-            Some(new) => crate::secrets::keep_stored(new, &current.settings),
+            // Secrets sent back redacted, or left out, keep their stored values, but
+            // only for the same processor: another must not be handed the old secrets.
+            Some(new) if same_processor => crate::secrets::keep_stored(new, &current.settings),
+            Some(new) => crate::secrets::keep_stored(new, &serde_json::json!({})),
             None => current.settings,
         },
         token,

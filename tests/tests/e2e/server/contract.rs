@@ -726,3 +726,30 @@ async fn times_come_as_rfc3339_beside_their_milliseconds() {
     let groups = expect(&app, Method::GET, "/api/v1/acd-groups", None, 200).await;
     assert!(groups[0]["updated_at_rfc3339"].is_string(), "{groups}");
 }
+
+#[tokio::test]
+async fn another_gateway_plugin_is_not_handed_the_old_ones_secrets() {
+    let app = app_without_worker().await;
+    enable_sms(
+        &app,
+        "json-gateway",
+        json!({ "url": "http://127.0.0.1:9/", "auth_token": GATEWAY_TOKEN }),
+        json!({}),
+    )
+    .await;
+    let twilio = super::queue::upload(&app, "twilio-gateway").await;
+    let shown = expect(
+        &app,
+        Method::PUT,
+        "/api/v1/settings/sms",
+        Some(json!({ "enabled": true, "gateway_plugin": twilio,
+                     "settings": { "account_sid": "AC1", "auth_token": "[redacted]" } })),
+        200,
+    )
+    .await;
+    assert_eq!(
+        shown["settings"],
+        json!({ "account_sid": "AC1" }),
+        "{shown}"
+    );
+}
