@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod queue;
 pub mod routing;
 pub mod sandbox;
+pub mod secrets;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

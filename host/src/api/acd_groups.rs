@@ -1,6 +1,6 @@
 //! `/api/v1/acd-groups`: create, list, get, update and delete ACD groups.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::query::ListQuery;
 use crate::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
 
 pub fn router() -> Router<AppState> {
@@ -45,7 +46,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<AcdGroup>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<AcdGroup>>, ApiError> {
+    ListQuery::unpaged(raw.as_deref())?;
     Ok(Json(state.store.list_acd_groups().await?))
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/connectors/sms`: create, list, get, update and delete SMS receive
 //! connectors. Their plugin versions are in [`super::plugins`].
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, from_value};
+use super::query::ListQuery;
 use crate::acd_groups::FieldError;
 use crate::connectors::{ConnectorDefinition, ConnectorInput, ConnectorToken, SmsConnector};
 
@@ -51,7 +52,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<SmsConnector>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<SmsConnector>>, ApiError> {
+    ListQuery::unpaged(raw.as_deref())?;
     Ok(Json(state.store.list_sms_connectors().await?))
 }
 
@@ -62,13 +67,16 @@ async fn show(
     Ok(Json(state.store.sms_connector(id).await?))
 }
 
-/// PUT states the whole connector: optional fields left out take their defaults.
+/// PUT states the whole connector: optional fields left out take their defaults, except
+/// that secrets in `plugin_settings` left out or sent back redacted keep their stored
+/// values ([`crate::secrets::keep_stored`]).
 async fn replace(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<ConnectorInput>,
 ) -> Result<Json<SmsConnector>, ApiError> {
-    save(&state, id, input).await
+    let current = state.store.sms_connector(id).await?;
+    save(&state, &current, input).await
 }
 
 /// PATCH names only the fields to change (`null` clears an optional one). They are
@@ -85,21 +93,22 @@ async fn modify(
         _ => unreachable!("a connector input serialises to an object"),
     };
     merged.extend(patch);
-    let input: ConnectorInput = serde_json::from_value(Value::Object(merged)).map_err(|e| {
-        ApiError::client(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            format!("the patch does not fit an SMS connector: {e}"),
-        )
-    })?;
-    save(&state, id, input).await
+    let input: ConnectorInput = from_value(Value::Object(merged))?;
+    save(&state, &current, input).await
 }
 
 async fn save(
     state: &AppState,
-    id: i64,
-    input: ConnectorInput,
+    current: &SmsConnector,
+    mut input: ConnectorInput,
 ) -> Result<Json<SmsConnector>, ApiError> {
+    if let Some(settings) = input.plugin_settings.take() {
+        input.plugin_settings = Some(crate::secrets::keep_stored(
+            settings,
+            &current.plugin_settings,
+        ));
+    }
+    let id = current.id;
     let definition = state.connector_definition(input)?;
     let new_token = definition.generate_new_token.then(ConnectorToken::generate);
     Ok(Json(

@@ -1,5 +1,7 @@
 //! The API's one error type. Client errors (4xx) carry a code and a message for the
-//! caller as `{"error": {"code": "...", "message": "..."}}`; server errors (5xx) are
+//! caller as `{"error": {"code": "...", "message": "...", "field": "..."}}` (`field`
+//! only when one input names the problem: a body field, a path or query parameter);
+//! server errors (5xx) are
 //! logged with their cause and answered with a generic message, so database details
 //! never reach a caller.
 
@@ -20,6 +22,8 @@ pub enum ApiError {
         status: StatusCode,
         code: &'static str,
         message: String,
+        /// The input the problem is in, when there is one to name.
+        field: Option<String>,
     },
     /// Ours: logged, then answered with 500 and no details.
     Internal(anyhow::Error),
@@ -31,6 +35,25 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
+        }
+    }
+
+    /// Names the input (body field, path or query parameter) the problem is in.
+    pub fn with_field(self, name: impl Into<String>) -> Self {
+        match self {
+            Self::Client {
+                status,
+                code,
+                message,
+                ..
+            } => Self::Client {
+                status,
+                code,
+                message,
+                field: Some(name.into()),
+            },
+            internal => internal,
         }
     }
 
@@ -65,6 +88,7 @@ impl From<FieldError> for ApiError {
             "invalid_field",
             e.to_string(),
         )
+        .with_field(e.field)
     }
 }
 
@@ -84,7 +108,8 @@ impl From<StoreError> for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_field",
                 format!("{field}: {message}"),
-            ),
+            )
+            .with_field(field),
             other => Self::Internal(other.into()),
         }
     }
@@ -92,22 +117,28 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, message) = match self {
+        let (status, code, message, field) = match self {
             Self::Client {
                 status,
                 code,
                 message,
-            } => (status, code, message),
+                field,
+            } => (status, code, message, field),
             Self::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     INTERNAL,
                     "internal server error; the server log has the details".to_owned(),
+                    None,
                 )
             }
         };
-        let body = json!({ "error": { "code": code, "message": message } });
+        let mut error = json!({ "code": code, "message": message });
+        if let Some(field) = field {
+            error["field"] = json!(field);
+        }
+        let body = json!({ "error": error });
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750: tell the caller which scheme is expected.

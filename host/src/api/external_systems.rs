@@ -5,7 +5,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, parse_json};
 use super::inbound::presented_token;
 use super::plugins::component_bytes;
+use super::query::{ListQuery, Page};
 use crate::acd_groups::FieldError;
 use crate::connectors::ConnectorToken;
 use crate::connectors::inbound::same_token;
@@ -97,7 +98,11 @@ async fn upload(
     Ok((status, Json(stored)))
 }
 
-async fn list_plugins(State(state): State<AppState>) -> Result<Json<Vec<QueuePlugin>>, ApiError> {
+async fn list_plugins(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<QueuePlugin>>, ApiError> {
+    ListQuery::unpaged(raw.as_deref())?;
     Ok(Json(state.store.list_queue_plugins().await?))
 }
 
@@ -177,7 +182,11 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Vec<ExternalSystem>>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<ExternalSystem>>, ApiError> {
+    ListQuery::unpaged(raw.as_deref())?;
     Ok(Json(state.store.list_external_systems().await?))
 }
 
@@ -196,9 +205,10 @@ async fn update(
     let current = state.store.external_system(&name).await?;
     let kind = changes.kind.unwrap_or(current.kind);
     let plugin = match kind {
-        SystemKind::Plugin => changes.plugin.or(current.plugin),
+        SystemKind::Plugin => changes.plugin.or_else(|| current.plugin.clone()),
         SystemKind::ThirdParty => changes.plugin,
     };
+    let same_processor = kind == current.kind && plugin == current.plugin;
     let token = if changes.generate_new_token {
         ConnectorToken::generate().as_str().to_owned()
     } else {
@@ -208,7 +218,13 @@ async fn update(
         changes.name.unwrap_or(current.name),
         kind,
         plugin,
-        changes.settings.unwrap_or(current.settings),
+        match changes.settings {
+            // Secrets sent back redacted, or left out, keep their stored values, but
+            // only for the same processor: another must not be handed the old secrets.
+            Some(new) if same_processor => crate::secrets::keep_stored(new, &current.settings),
+            Some(new) => crate::secrets::keep_stored(new, &serde_json::json!({})),
+            None => current.settings,
+        },
         token,
     )?;
     Ok(Json(
@@ -246,39 +262,20 @@ async fn authenticate(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntriesQuery {
-    after: Option<i64>,
-    limit: Option<u32>,
-    token: Option<String>,
-}
-
-#[derive(Serialize)]
-struct Page {
-    items: Vec<EntryRecord>,
-    next_after: Option<i64>,
-}
-
 /// The system's Pending entries that nobody holds, oldest first.
 async fn entries(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
-    query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Page>, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    let system = authenticate(&state, &name, &headers, query.token.as_deref()).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1_000);
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Page<EntryRecord>>, ApiError> {
+    let query = ListQuery::paged(raw.as_deref(), &["token"])?;
+    let system = authenticate(&state, &name, &headers, query.filter("token")).await?;
     let items = state
         .store
-        .unclaimed_entries(&system.name, query.after.unwrap_or(0), limit)
+        .unclaimed_entries(&system.name, query.after.unwrap_or(0), query.limit as u32)
         .await?;
-    let next_after = (items.len() == limit as usize)
-        .then(|| items.last().map(|e| e.number))
-        .flatten();
-    Ok(Json(Page { items, next_after }))
+    Ok(Json(query.page(items, |e| e.number)))
 }
 
 /// How long a third party's claim lasts unless it asks otherwise.
@@ -310,8 +307,7 @@ async fn claim(
     let options: ClaimBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClaimBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()))?
+        parse_json(&body)?
     };
     let seconds = options.lease_seconds.unwrap_or(DEFAULT_CLAIM_SECONDS);
     if !(1..=MAX_CLAIM_SECONDS).contains(&seconds) {

@@ -16,9 +16,9 @@ use tracing::field::Empty;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, field_error};
 use crate::channel::Channel;
-use crate::connectors::inbound::{InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token};
+use crate::connectors::inbound::{InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for};
 use crate::routing::pipeline::IngestError;
 use crate::store::messages::NewInbound;
 use crate::store::now_ms;
@@ -89,28 +89,23 @@ async fn accept(
     };
     span.record("gateway_message_id", sms.gateway_message_id.as_str());
 
-    let connector = state
-        .directory
-        .by_recipient(sms.recipient.as_str())
-        .await?
-        .ok_or_else(|| {
-            ApiError::client(
-                StatusCode::NOT_FOUND,
-                "unknown_recipient",
-                format!("no SMS connector receives for {}", sms.recipient),
-            )
-        })?;
+    let query_token = query.ok().and_then(|Query(q)| q.token);
+    let presented = presented_token(&headers, query_token.as_deref());
+    let connector = state.directory.by_recipient(sms.recipient.as_str()).await?;
+    // Without a valid token, an unknown number must look like a wrong token: otherwise
+    // anyone could probe which numbers have connectors.
+    check_token_for(connector.as_deref(), presented).map_err(|refusal| match refusal {
+        TokenRefusal::Missing => ApiError::unauthorized(
+            "send the token of the number's connector as `Authorization: Bearer <token>` \
+             or `?token=<token>`",
+        ),
+        TokenRefusal::Wrong => {
+            ApiError::unauthorized("the token is not that of a connector for this number")
+        }
+    })?;
+    let connector = connector.expect("check_token_for refuses posts to unknown numbers");
     span.record("connector", connector.id)
         .record("connector_name", connector.name.as_str());
-    let query_token = query.ok().and_then(|Query(q)| q.token);
-    check_token(&connector, presented_token(&headers, query_token.as_deref())).map_err(
-        |refusal| match refusal {
-            TokenRefusal::Missing => ApiError::unauthorized(
-                "this connector requires its token: send `Authorization: Bearer <token>` or `?token=<token>`",
-            ),
-            TokenRefusal::Wrong => ApiError::unauthorized("wrong connector token"),
-        },
-    )?;
 
     let stored = state
         .ingest
@@ -185,6 +180,12 @@ pub(super) fn form_rejection(rejection: FormRejection) -> ApiError {
             "body_too_large",
             "the request body is larger than the server accepts",
         );
+    }
+    if let FormRejection::FailedToDeserializeFormBody(e) = &rejection {
+        // serde's message after axum's prefix, e.g. "missing field `From`".
+        let text = e.body_text();
+        let message = text.split_once(": ").map_or(text.as_str(), |(_, m)| m);
+        return field_error(".", message);
     }
     let code = match status {
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",

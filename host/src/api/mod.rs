@@ -14,9 +14,11 @@ mod inbound;
 mod interactions;
 mod metrics;
 mod plugins;
+mod query;
 mod queue;
 mod receipts;
 mod settings;
+mod times;
 
 use std::sync::Arc;
 
@@ -106,12 +108,14 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             state.clone(),
             forget_cached_connectors,
         ))
+        .route_layer(middleware::from_fn(times::with_rfc3339))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     // Gateways authenticate with their connector's token or the receipt token, third
     // parties with their external system's token; the handlers check them.
-    let gateways = inbound::router()
-        .merge(receipts::router())
-        .merge(external_systems::third_party_router());
+    let gateways = inbound::router().merge(receipts::router()).merge(
+        external_systems::third_party_router()
+            .route_layer(middleware::from_fn(times::with_rfc3339)),
+    );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))

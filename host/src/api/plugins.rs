@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,7 +15,9 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiPath;
+use super::query::ListQuery;
 use crate::connectors::PluginVersion;
+use crate::connectors::plugins::refuses_routing_applications;
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
 
 pub fn router() -> Router<AppState> {
@@ -55,11 +57,12 @@ async fn upload(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
-    let Query(options) =
-        query.map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
+    let Query(options) = query
+        .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let bytes = component_bytes(&headers, body)?;
-    // Fail fast on an unknown connector: compiling a large component takes seconds.
-    state.store.sms_connector(connector).await?;
+    // Fail fast on an unknown or direct connector: compiling a large component takes
+    // seconds.
+    takes_routing_applications(&state, connector).await?;
 
     // Compiling is CPU-bound and can take seconds, so it runs off the async workers.
     // Loading also warms the runtime's cache for when this version routes messages.
@@ -129,10 +132,28 @@ pub(super) fn component_bytes(
     Ok(bytes)
 }
 
+/// Refuses (409 `wrong_routing_type`) a version for a connector that would never run it.
+async fn takes_routing_applications(state: &AppState, connector: i64) -> Result<(), ApiError> {
+    let found = state.store.sms_connector(connector).await?;
+    match refuses_routing_applications(found.routing_type) {
+        None => Ok(()),
+        Some(why) => {
+            tracing::warn!(connector, "routing application refused: {why}");
+            Err(ApiError::client(
+                StatusCode::CONFLICT,
+                "wrong_routing_type",
+                format!("SMS connector {connector} takes no routing application: {why}"),
+            ))
+        }
+    }
+}
+
 async fn list(
     State(state): State<AppState>,
     ApiPath(connector): ApiPath<i64>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<PluginVersion>>, ApiError> {
+    ListQuery::unpaged(raw.as_deref())?;
     Ok(Json(state.store.list_plugin_versions(connector).await?))
 }
 
@@ -140,6 +161,7 @@ async fn activate(
     State(state): State<AppState>,
     ApiPath((connector, version)): ApiPath<(i64, i64)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
+    takes_routing_applications(&state, connector).await?;
     Ok(Json(
         state
             .store
@@ -152,5 +174,6 @@ async fn rollback(
     State(state): State<AppState>,
     ApiPath(connector): ApiPath<i64>,
 ) -> Result<Json<PluginVersion>, ApiError> {
+    takes_routing_applications(&state, connector).await?;
     Ok(Json(state.store.rollback_plugin(connector).await?))
 }

@@ -1,15 +1,15 @@
 //! `/api/v1/communications` and `/api/v1/queue`: create communications, list and show
 //! queue entries, process one or all Pending entries, remove completed ones.
 
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::query::{ListQuery, Page};
 use crate::channel::Channel;
 use crate::queue::communication::{self, CommunicationInput, Refused};
 use crate::queue::processor::{NotProcessed, Summary};
@@ -47,55 +47,31 @@ async fn create(
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
-/// A page of entries and where the next one starts.
-#[derive(Serialize)]
-struct Page {
-    items: Vec<EntryRecord>,
-    next_after: Option<i64>,
-}
-
 async fn list(
     State(state): State<AppState>,
-    query: Result<Query<EntryFilter>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Page>, ApiError> {
-    let Query(filter) =
-        query.map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "bad_query", e.body_text()))?;
-    let bad = |name: &str, value: &str, allowed: &[&str]| {
-        ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "bad_query",
-            format!("{name} `{value}` is not one of {}", allowed.join(", ")),
-        )
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Page<EntryRecord>>, ApiError> {
+    let query = ListQuery::paged(
+        raw.as_deref(),
+        &["state", "status", "media", "external_system", "recipient"],
+    )?;
+    let states = ["pending", "rejected", "completed", "completed_and_removed"];
+    query.choice("state", &states, LifeCycleState::parse)?;
+    let statuses: Vec<&str> = TextStatus::ALL.iter().map(|s| s.as_str()).collect();
+    query.choice("status", &statuses, TextStatus::parse)?;
+    query.choice("media", &["sms", "email", "device"], Channel::parse)?;
+    let text = |name: &str| query.filter(name).map(str::to_owned);
+    let filter = EntryFilter {
+        state: text("state"),
+        status: text("status"),
+        media: text("media"),
+        external_system: text("external_system"),
+        recipient: text("recipient"),
+        after: query.after,
+        limit: Some(query.limit as u32),
     };
-    if let Some(s) = &filter.state
-        && LifeCycleState::parse(s).is_none()
-    {
-        return Err(bad(
-            "state",
-            s,
-            &["pending", "rejected", "completed", "completed_and_removed"],
-        ));
-    }
-    if let Some(s) = &filter.status
-        && TextStatus::parse(s).is_none()
-    {
-        let all: Vec<&str> = TextStatus::ALL.iter().map(|s| s.as_str()).collect();
-        return Err(bad("status", s, &all));
-    }
-    if let Some(m) = &filter.media
-        && Channel::parse(m).is_none()
-    {
-        return Err(bad("media", m, &["sms", "email", "device"]));
-    }
-    let limit = filter
-        .limit
-        .unwrap_or(100)
-        .clamp(1, crate::store::queue::MAX_PAGE);
     let items = state.store.list_entries(&filter).await?;
-    let next_after = (items.len() == limit as usize)
-        .then(|| items.last().map(|e| e.number))
-        .flatten();
-    Ok(Json(Page { items, next_after }))
+    Ok(Json(query.page(items, |e| e.number)))
 }
 
 async fn show(

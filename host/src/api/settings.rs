@@ -34,10 +34,10 @@ async fn put_email(
     Ok(Json(settings.view()))
 }
 
-/// The SMS settings, receipt token included: like a connector's token, admins read it
-/// to configure the gateway's status callbacks.
+/// The SMS settings, receipt token included (admins read it to configure the gateway's
+/// status callbacks), the gateway plugin's secrets redacted.
 async fn sms(State(state): State<AppState>) -> Result<Json<SmsSettings>, ApiError> {
-    Ok(Json(state.store.sms_settings().await?))
+    Ok(Json(state.store.sms_settings().await?.view()))
 }
 
 async fn put_sms(
@@ -49,5 +49,5 @@ async fn put_sms(
     let settings = input.apply(&current, token)?;
     state.store.put_sms_settings(&settings).await?;
     state.queue.wake();
-    Ok(Json(settings))
+    Ok(Json(settings.view()))
 }

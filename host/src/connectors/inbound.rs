@@ -182,6 +182,26 @@ pub fn check_token(connector: &SmsConnector, presented: Option<&str>) -> Result<
     }
 }
 
+/// [`check_token`] for the connector found by a post's recipient, if any. A number
+/// without a connector is refused exactly as a wrong (or missing) token is, after the
+/// same digest comparison, so neither the answer nor its timing tells a caller without
+/// a valid token whether the number has a connector. (A connector that does not
+/// require its token is open by its own choice; its number can be learnt by posting.)
+pub fn check_token_for(
+    connector: Option<&SmsConnector>,
+    presented: Option<&str>,
+) -> Result<(), TokenRefusal> {
+    match connector {
+        Some(connector) => check_token(connector, presented),
+        None => {
+            let presented = presented.ok_or(TokenRefusal::Missing)?;
+            // Compared against a token no connector has, for the same cost.
+            let _ = same_token("\0no connector", presented);
+            Err(TokenRefusal::Wrong)
+        }
+    }
+}
+
 /// Whether `presented` is the `expected` token, compared as SHA-256 digests in
 /// constant time, so timing reveals neither content nor length. Also used for the
 /// receipt token and external systems' tokens.
@@ -240,6 +260,15 @@ mod tests {
             "received_at"
         );
         assert_eq!(at(ReceivedAt::Millis(-5)).unwrap_err().field, "received_at");
+    }
+
+    #[test]
+    fn an_unknown_number_is_refused_like_a_wrong_or_missing_token() {
+        assert_eq!(check_token_for(None, None), Err(TokenRefusal::Missing));
+        assert_eq!(
+            check_token_for(None, Some("guess")),
+            Err(TokenRefusal::Wrong)
+        );
     }
 
     #[test]

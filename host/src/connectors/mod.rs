@@ -278,6 +278,8 @@ pub struct SmsConnector {
     pub acd_group: Option<i64>,
     pub incoming_subject: Option<String>,
     pub fallback_acd_group: Option<i64>,
+    /// Shown with secrets redacted ([`crate::secrets`]); the field itself holds them.
+    #[serde(serialize_with = "crate::secrets::serialize_redacted")]
     pub plugin_settings: Value,
     pub plugin_limits: Option<PluginLimits>,
     /// The routing application version that handles messages now; `None` until a

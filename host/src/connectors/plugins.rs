@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use super::RoutingType;
+
 /// One uploaded version, as listed by the API (never with its bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PluginVersion {
@@ -29,6 +31,19 @@ pub struct ActivePlugin {
     pub activated_at: i64,
 }
 
+/// Why a connector of `routing_type` takes no routing application, if it does not. A
+/// direct connector never runs one, so an upload or activation would be stored and
+/// silently never used; it is refused instead, naming the way out.
+pub fn refuses_routing_applications(routing_type: RoutingType) -> Option<&'static str> {
+    match routing_type {
+        RoutingType::RoutingApplication => None,
+        RoutingType::DirectAcdGroup => Some(
+            "its routing type is direct_acd_group, which never runs a routing application; \
+             change the connector's routing_type to routing_application first",
+        ),
+    }
+}
+
 /// Whether an upload activates the version it stores. `requested` is the caller's
 /// `?activate=`; without it, only a connector with no active version activates its
 /// upload. A first upload has nothing to disturb, so making it live saves a step;
@@ -41,6 +56,16 @@ pub fn activates_on_upload(requested: Option<bool>, has_active_version: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_routing_application_connectors_take_routing_applications() {
+        assert!(refuses_routing_applications(RoutingType::RoutingApplication).is_none());
+        assert!(
+            refuses_routing_applications(RoutingType::DirectAcdGroup)
+                .unwrap()
+                .contains("direct_acd_group")
+        );
+    }
 
     #[test]
     fn only_the_first_upload_activates_unless_asked() {

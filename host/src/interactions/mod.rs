@@ -95,6 +95,43 @@ pub struct MessageView {
     pub routing: Option<RoutingRecordView>,
 }
 
+/// A message as the list shows it: without its activity log and routing record, which
+/// the detail (`GET /messages/{id}`) adds; `summary: true` says so.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSummary {
+    pub id: i64,
+    pub connector_id: Option<i64>,
+    pub channel: Channel,
+    pub gateway_message_id: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub received_at: i64,
+    pub stored_at: i64,
+    pub state: MessageState,
+    pub interaction_id: Option<i64>,
+    pub summary: bool,
+}
+
+impl From<MessageView> for MessageSummary {
+    fn from(m: MessageView) -> Self {
+        Self {
+            id: m.id,
+            connector_id: m.connector_id,
+            channel: m.channel,
+            gateway_message_id: m.gateway_message_id,
+            from: m.from,
+            to: m.to,
+            text: m.text,
+            received_at: m.received_at,
+            stored_at: m.stored_at,
+            state: m.state,
+            interaction_id: m.interaction_id,
+            summary: true,
+        }
+    }
+}
+
 /// Filters of the interaction list; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct InteractionFilter {

@@ -110,6 +110,8 @@ pub struct ExternalSystem {
     pub kind: SystemKind,
     /// Content hash of the component, for `plugin` systems.
     pub plugin: Option<String>,
+    /// Shown with secrets redacted ([`crate::secrets`]); the field itself holds them.
+    #[serde(serialize_with = "crate::secrets::serialize_redacted")]
     pub settings: serde_json::Value,
     /// What a third party presents; shown to admins like a connector's token.
     pub token: String,

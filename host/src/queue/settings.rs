@@ -249,6 +249,18 @@ impl Default for SmsSettings {
     }
 }
 
+impl SmsSettings {
+    /// The settings as the API shows them: the gateway plugin's secrets redacted
+    /// ([`crate::secrets`]); the receipt token is shown, since admins configure the
+    /// gateway's status callbacks with it.
+    pub fn view(&self) -> Self {
+        Self {
+            settings: crate::secrets::redact(&self.settings),
+            ..self.clone()
+        }
+    }
+}
+
 /// `PUT /settings/sms`; fields left out keep their value.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,11 +296,20 @@ impl SmsSettingsInput {
             Some(None) => None,
             None => current.default_sender.clone(),
         };
-        let settings = self.settings.unwrap_or_else(|| current.settings.clone());
-        check_plugin_settings(&settings, "settings")?;
         let gateway_plugin = self
             .gateway_plugin
             .unwrap_or_else(|| current.gateway_plugin.clone());
+        // New settings: secrets sent back redacted, or left out, keep their stored
+        // values, but only for the same plugin, so that another gateway is not handed
+        // the old one's token. Settings left out are kept whole, as any field is.
+        let settings = match self.settings {
+            Some(new) if gateway_plugin == current.gateway_plugin => {
+                crate::secrets::keep_stored(new, &current.settings)
+            }
+            Some(new) => crate::secrets::keep_stored(new, &serde_json::json!({})),
+            None => current.settings.clone(),
+        };
+        check_plugin_settings(&settings, "settings")?;
         if self.enabled && gateway_plugin.is_none() {
             return Err(FieldError::new(
                 "gateway_plugin",
@@ -363,6 +384,25 @@ mod tests {
         assert_eq!(e.field, "default_sender");
         let e = email(r#"{"enabled": false, "timeout_seconds": 0}"#).unwrap_err();
         assert_eq!(e.field, "timeout_seconds");
+    }
+
+    #[test]
+    fn gateway_secrets_are_kept_for_the_same_plugin_only() {
+        let current = SmsSettings {
+            gateway_plugin: Some("a".into()),
+            settings: serde_json::json!({ "url": "u", "auth_token": "secret" }),
+            ..SmsSettings::default()
+        };
+        let input = |json: &str| serde_json::from_str::<SmsSettingsInput>(json).unwrap();
+        let same =
+            input(r#"{"enabled": false, "settings": {"url": "v", "auth_token": "[redacted]"}}"#)
+                .apply(&current, "t".into())
+                .unwrap();
+        assert_eq!(same.settings["auth_token"], "secret");
+        let other = input(r#"{"enabled": false, "gateway_plugin": "b", "settings": {"url": "v"}}"#)
+            .apply(&current, "t".into())
+            .unwrap();
+        assert_eq!(other.settings, serde_json::json!({ "url": "v" }));
     }
 
     #[test]

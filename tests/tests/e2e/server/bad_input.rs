@@ -44,18 +44,18 @@ async fn a_missing_or_unknown_field_is_a_422_naming_the_field() {
         .send()
         .await
         .unwrap();
-    let message = assert_error(response, 422, "invalid_body").await;
+    let message = assert_error(response, 422, "invalid_field").await;
     assert!(message.contains("missing field `name`"), "{message}");
 
     let response = post_raw(&app, r#"{"name": "billing", "colour": "red"}"#)
         .send()
         .await
         .unwrap();
-    let message = assert_error(response, 422, "invalid_body").await;
+    let message = assert_error(response, 422, "invalid_field").await;
     assert!(message.contains("colour"), "{message}");
 
     let response = post_raw(&app, r#"{"name": 7}"#).send().await.unwrap();
-    let message = assert_error(response, 422, "invalid_body").await;
+    let message = assert_error(response, 422, "invalid_field").await;
     assert!(message.contains("invalid type"), "{message}");
     assert_no_groups(&app).await;
 }

@@ -377,7 +377,7 @@ async fn unknown_fields_and_unknown_connectors_are_refused() {
                 "routing_type": "routing_application", "colour": "red" }),
     )
     .await;
-    let message = assert_error(response, 422, "invalid_body").await;
+    let message = assert_error(response, 422, "invalid_field").await;
     assert!(message.contains("colour"), "{message}");
     let response = send(
         &app,

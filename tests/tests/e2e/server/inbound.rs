@@ -375,10 +375,10 @@ async fn bad_posts_are_refused_with_the_problem_named_and_store_nothing() {
         .await
         .unwrap(),
         422,
-        "invalid_body",
+        "invalid_field",
     )
     .await;
-    assert!(message.contains("message_id"), "{message}");
+    assert!(message.starts_with("message_id"), "{message}");
     assert_error(
         raw("From=x", "text/plain").await.unwrap(),
         415,
@@ -393,10 +393,10 @@ async fn bad_posts_are_refused_with_the_problem_named_and_store_nothing() {
         .await
         .unwrap(),
         422,
-        "invalid_body",
+        "invalid_field",
     )
     .await;
-    assert!(message.contains("MessageSid"), "{message}");
+    assert!(message.starts_with("MessageSid"), "{message}");
 
     for (body, field) in [
         (sms("not a number", "x", "b-1"), "from"),
@@ -432,11 +432,11 @@ async fn bad_posts_are_refused_with_the_problem_named_and_store_nothing() {
             &json!({ "from": CUSTOMER, "to": "+4930999999", "text": "x", "message_id": "b-6" }),
         )
         .await,
-        404,
-        "unknown_recipient",
+        401,
+        "unauthorized",
     )
     .await;
-    assert!(message.contains("+4930999999"), "{message}");
+    assert!(!message.contains("+4930999999"), "{message}");
     let huge = json!({ "from": CUSTOMER, "to": RECIPIENT, "text": "x".repeat(2 << 20),
                        "message_id": "b-7" });
     assert_error(

@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod concurrent_writes;
 mod connectors;
+mod contract;
 mod durability;
 mod inbound;
 mod lifecycle;

@@ -244,7 +244,7 @@ async fn bad_communications_and_queries_get_clear_errors_and_change_nothing() {
             .await
             .unwrap(),
         422,
-        "invalid_body",
+        "invalid_field",
     )
     .await;
     assert_error(
@@ -255,7 +255,7 @@ async fn bad_communications_and_queries_get_clear_errors_and_change_nothing() {
         .await
         .unwrap(),
         422,
-        "invalid_body",
+        "invalid_field",
     )
     .await;
     let m = assert_error(
@@ -286,7 +286,7 @@ async fn bad_communications_and_queries_get_clear_errors_and_change_nothing() {
             .await
             .unwrap(),
         400,
-        "bad_query",
+        "invalid_query",
     )
     .await;
     assert_error(
@@ -295,7 +295,7 @@ async fn bad_communications_and_queries_get_clear_errors_and_change_nothing() {
             .await
             .unwrap(),
         400,
-        "bad_query",
+        "invalid_query",
     )
     .await;
     assert_error(
