@@ -41,23 +41,23 @@ impl log::Host for HostContext {
         let line = one_line(&message);
         let level = match level {
             log::Level::Trace => {
-                tracing::trace!(target: "plugin", plugin = label, "{line}");
+                tracing::trace!(target: "plugin", source = label, "{line}");
                 LogLevel::Trace
             }
             log::Level::Debug => {
-                tracing::debug!(target: "plugin", plugin = label, "{line}");
+                tracing::debug!(target: "plugin", source = label, "{line}");
                 LogLevel::Debug
             }
             log::Level::Info => {
-                tracing::info!(target: "plugin", plugin = label, "{line}");
+                tracing::info!(target: "plugin", source = label, "{line}");
                 LogLevel::Info
             }
             log::Level::Warn => {
-                tracing::warn!(target: "plugin", plugin = label, "{line}");
+                tracing::warn!(target: "plugin", source = label, "{line}");
                 LogLevel::Warn
             }
             log::Level::Error => {
-                tracing::error!(target: "plugin", plugin = label, "{line}");
+                tracing::error!(target: "plugin", source = label, "{line}");
                 LogLevel::Error
             }
         };
