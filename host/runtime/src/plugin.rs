@@ -27,6 +27,25 @@ enum Pre {
     Gateway(GatewayPre<Store>),
 }
 
+/// Runs one export of a typed pre-instance in a fresh store ([`Call`]): instantiates,
+/// calls, and turns whatever happened into a value or an [`InvokeError`].
+macro_rules! invoke {
+    ($pre:expr, $env:expr, $limits:expr, |$bindings:ident, $store:ident| $call:expr) => {{
+        let pre = $pre;
+        let mut call = Call::start(pre.instance_pre(), $env, $limits);
+        let result = async {
+            let $bindings = pre
+                .instantiate_async(&mut call.store)
+                .await
+                .map_err(Phase::Instantiate)?;
+            let $store = &mut call.store;
+            $call.await.map_err(Phase::Call)
+        }
+        .await;
+        call.finish(result, $limits)
+    }};
+}
+
 /// What is known about a plugin once it is loaded.
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginInfo {
@@ -174,19 +193,12 @@ impl Plugin {
         let Pre::Routing(pre) = &self.pre else {
             return Err(self.wrong_kind(World::RoutingApplication));
         };
-        let mut call = Call::start(pre.instance_pre(), env, limits);
-        let result = async {
-            let bindings = pre
-                .instantiate_async(&mut call.store)
-                .await
-                .map_err(Phase::Instantiate)?;
-            bindings
-                .call_route(&mut call.store, message, connector, conversation)
-                .await
-                .map_err(Phase::Call)
-        }
-        .await;
-        call.finish(result, limits)
+        invoke!(pre, env, limits, |bindings, store| bindings.call_route(
+            store,
+            message,
+            connector,
+            conversation
+        ))
     }
 
     /// Asks an external system to process a queue entry.
@@ -199,19 +211,8 @@ impl Plugin {
         let Pre::External(pre) = &self.pre else {
             return Err(self.wrong_kind(World::ExternalSystem));
         };
-        let mut call = Call::start(pre.instance_pre(), env, limits);
-        let result = async {
-            let bindings = pre
-                .instantiate_async(&mut call.store)
-                .await
-                .map_err(Phase::Instantiate)?;
-            bindings
-                .call_process(&mut call.store, entry)
-                .await
-                .map_err(Phase::Call)
-        }
-        .await;
-        call.finish(result, limits)
+        invoke!(pre, env, limits, |bindings, store| bindings
+            .call_process(store, entry))
     }
 
     /// Asks a gateway for the HTTP request that sends `entry`. The inner `Err` is the
@@ -225,19 +226,8 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        let mut call = Call::start(pre.instance_pre(), env, limits);
-        let result = async {
-            let bindings = pre
-                .instantiate_async(&mut call.store)
-                .await
-                .map_err(Phase::Instantiate)?;
-            bindings
-                .call_build_request(&mut call.store, entry)
-                .await
-                .map_err(Phase::Call)
-        }
-        .await;
-        call.finish(result, limits)
+        invoke!(pre, env, limits, |bindings, store| bindings
+            .call_build_request(store, entry))
     }
 
     /// Asks a gateway what the response to its request means.
@@ -251,19 +241,8 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        let mut call = Call::start(pre.instance_pre(), env, limits);
-        let result = async {
-            let bindings = pre
-                .instantiate_async(&mut call.store)
-                .await
-                .map_err(Phase::Instantiate)?;
-            bindings
-                .call_parse_response(&mut call.store, entry, response)
-                .await
-                .map_err(Phase::Call)
-        }
-        .await;
-        call.finish(result, limits)
+        invoke!(pre, env, limits, |bindings, store| bindings
+            .call_parse_response(store, entry, response))
     }
 
     fn wrong_kind(&self, wanted: World) -> InvokeError {
