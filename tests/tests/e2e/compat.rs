@@ -3,27 +3,14 @@
 
 use std::sync::Arc;
 
-use switchyard::channel::Channel;
 use switchyard::conversations::Conversation;
-use switchyard::routing::{ConnectorContext, InboundMessage, Target};
+use switchyard::routing::{ConnectorContext, Target};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
 use switchyard::sandbox;
 use switchyard_tests::{block_on, load};
 
-fn message(body: &str) -> InboundMessage {
-    InboundMessage {
-        id: "1".into(),
-        channel: Channel::Sms,
-        sender: "+4915112345678".into(),
-        recipient: "+4930123456".into(),
-        subject: None,
-        body: body.into(),
-        received_at: 1_700_000_000_000,
-        attachments: vec![],
-        attributes: vec![],
-    }
-}
+use crate::hostile::message;
 
 /// Routes `body` and commits the kv writes, as the server does; returns the user data
 /// `previous`.

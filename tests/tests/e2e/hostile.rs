@@ -17,7 +17,8 @@ fn hostile() -> Arc<Plugin> {
     load("hostile", World::RoutingApplication)
 }
 
-fn message(body: &str) -> InboundMessage {
+/// An SMS to the test connector with `body`: the input every runtime test routes.
+pub(crate) fn message(body: &str) -> InboundMessage {
     InboundMessage {
         id: "m1".into(),
         channel: Channel::Sms,
