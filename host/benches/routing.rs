@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use switchyard::channel::Channel;
-use switchyard::conversations::Conversation;
-use switchyard::routing::{ConnectorContext, InboundMessage};
+use switchyard::domain::channel::Channel;
+use switchyard::domain::conversations::Conversation;
+use switchyard::domain::routing::{ConnectorContext, InboundMessage};
 use switchyard::runtime::{HostEnv, Limits, Runtime, RuntimeConfig, Settings, World};
 use switchyard::sandbox;
 

@@ -10,9 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RawSettings;
-use crate::conversations::Conversation;
-use crate::queue::{HttpMethod, HttpRequestSpec, HttpResponseData, QueueEntry};
-use crate::routing::{ConnectorContext, InboundMessage};
+use crate::domain::conversations::Conversation;
+use crate::domain::queue::{HttpMethod, HttpRequestSpec, HttpResponseData, QueueEntry};
+use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::runtime::host::{MemoryKv, StaffingTable};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, RuntimeConfig, Settings, World};
 use crate::sandbox;

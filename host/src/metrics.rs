@@ -16,9 +16,9 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing::Instrument;
 
-use crate::channel::Channel;
-use crate::queue::{LifeCycleState, TextStatus};
-use crate::routing::outcome::{MessageState, Routed};
+use crate::domain::channel::Channel;
+use crate::domain::queue::{LifeCycleState, TextStatus};
+use crate::domain::routing::outcome::{MessageState, Routed};
 use crate::runtime::{Invocation, InvokeError, World};
 
 /// The content type of the exposition (OpenMetrics text, which Prometheus reads).

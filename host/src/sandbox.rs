@@ -11,13 +11,13 @@ use std::time::Duration;
 use switchyard_runtime::wit;
 use switchyard_runtime::{HostEnv, Invocation, InvokeError, Limits, Plugin};
 
-use crate::channel::Channel;
-use crate::conversations::{Conversation, ConversationStatus};
-use crate::queue::{
+use crate::domain::channel::Channel;
+use crate::domain::conversations::{Conversation, ConversationStatus};
+use crate::domain::queue::{
     Direction, HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, ProcessOutcome,
     QueueEntry, SendResult,
 };
-use crate::routing::{
+use crate::domain::routing::{
     ConnectorContext, Decision, DecisionError, GroupTarget, InboundMessage, OutboundReply, Target,
 };
 

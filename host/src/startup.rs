@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState};
 use crate::config::{AdminToken, Config};
 use crate::metrics::Metrics;
-use crate::queue::{self, processor::Processor};
+use crate::queue::processor::{self, Processor};
 use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::store::Store;
@@ -27,7 +27,7 @@ pub struct Application {
     store: Store,
     workers: Workers,
     /// None when this node leaves the queue to others (or to on-demand API calls).
-    queue_worker: Option<queue::processor::Worker>,
+    queue_worker: Option<processor::Worker>,
     admin_token: AdminToken,
     token_source: TokenSource,
 }
@@ -91,7 +91,7 @@ impl Application {
         );
         let queue_worker = config
             .queue_worker
-            .then(|| queue::processor::Worker::start(queue.clone(), store.backend()));
+            .then(|| processor::Worker::start(queue.clone(), store.backend()));
         let router = api::router(
             AppState::new(
                 store.clone(),

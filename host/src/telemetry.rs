@@ -56,25 +56,9 @@ pub fn init(default_filter: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `url` without its query string and fragment, for logs and stored error texts:
-/// tokens and gateway credentials travel in queries (`?token=`, `?api_key=`).
-pub fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn queries_and_fragments_are_cut_from_urls() {
-        assert_eq!(
-            without_query("https://sms.example/v1/send?api_key=SECRET&x=1"),
-            "https://sms.example/v1/send"
-        );
-        assert_eq!(without_query("http://a/b#token=SECRET"), "http://a/b");
-        assert_eq!(without_query("http://a/b"), "http://a/b");
-    }
 
     #[test]
     fn the_log_format_is_text_unless_json_is_asked_for() {

@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchyard::connectors::inbound::JsonSms;
+use switchyard::domain::connectors::inbound::JsonSms;
 use switchyard_tests::{TEST_ADMIN_TOKEN, TestDatabase, plugin_bytes, repo_root};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -65,18 +65,3 @@ pub(crate) use routing_application::switchyard::routing::{acd, clock, config, kv
 pub mod wit {
     pub use super::types::*;
 }
-
-/// Adds every host import of the platform world to `linker`.
-pub(crate) fn add_to_linker<T: Send + 'static>(
-    linker: &mut wasmtime::component::Linker<T>,
-    get: fn(&mut T) -> &mut super::host::HostContext,
-) -> wasmtime::Result<()> {
-    use super::host::HostView;
-    types::add_to_linker::<T, HostView>(linker, get)?;
-    log::add_to_linker::<T, HostView>(linker, get)?;
-    kv::add_to_linker::<T, HostView>(linker, get)?;
-    config::add_to_linker::<T, HostView>(linker, get)?;
-    clock::add_to_linker::<T, HostView>(linker, get)?;
-    acd::add_to_linker::<T, HostView>(linker, get)?;
-    Ok(())
-}

@@ -79,7 +79,7 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let engine = engine::build(&config.engine)?;
         let mut linker = Linker::new(&engine);
-        bindings::add_to_linker(&mut linker, |store: &mut plugin::Store| &mut store.host)
+        host::add_to_linker(&mut linker, |store: &mut plugin::Store| &mut store.host)
             .map_err(|e| anyhow::anyhow!("cannot link the host imports: {e}"))?;
         Ok(Self {
             _ticker: engine::EpochTicker::start(&engine),

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::query::ListQuery;
-use crate::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
+use crate::domain::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -11,8 +11,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, from_value};
 use super::query::ListQuery;
-use crate::acd_groups::FieldError;
-use crate::connectors::{ConnectorDefinition, ConnectorInput, ConnectorToken, SmsConnector};
+use crate::domain::acd_groups::FieldError;
+use crate::domain::connectors::{
+    ConnectorDefinition, ConnectorInput, ConnectorToken, SmsConnector,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -69,7 +71,7 @@ async fn show(
 
 /// PUT states the whole connector: optional fields left out take their defaults, except
 /// that secrets in `plugin_settings` left out or sent back redacted keep their stored
-/// values ([`crate::secrets::keep_stored`]).
+/// values ([`crate::domain::secrets::keep_stored`]).
 async fn replace(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -103,7 +105,7 @@ async fn save(
     mut input: ConnectorInput,
 ) -> Result<Json<SmsConnector>, ApiError> {
     if let Some(settings) = input.plugin_settings.take() {
-        input.plugin_settings = Some(crate::secrets::keep_stored(
+        input.plugin_settings = Some(crate::domain::secrets::keep_stored(
             settings,
             &current.plugin_settings,
         ));

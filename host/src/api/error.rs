@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::acd_groups::FieldError;
+use crate::domain::acd_groups::FieldError;
 use crate::store::StoreError;
 
 /// The code of every server error.

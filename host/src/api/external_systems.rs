@@ -17,11 +17,11 @@ use super::extract::{ApiJson, ApiPath, parse_json};
 use super::inbound::presented_token;
 use super::plugins::component_bytes;
 use super::query::{ListQuery, Page};
-use crate::acd_groups::FieldError;
-use crate::connectors::ConnectorToken;
-use crate::connectors::inbound::same_token;
-use crate::queue::record::QueuePlugin;
-use crate::queue::{EntryRecord, ExternalSystem, Settlement, SystemKind, TextStatus};
+use crate::domain::acd_groups::FieldError;
+use crate::domain::connectors::ConnectorToken;
+use crate::domain::connectors::inbound::same_token;
+use crate::domain::queue::record::QueuePlugin;
+use crate::domain::queue::{EntryRecord, ExternalSystem, Settlement, SystemKind, TextStatus};
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
 use crate::store::external::SystemValues;
 
@@ -157,7 +157,7 @@ fn values(
         }
         _ => {}
     }
-    crate::queue::settings::check_plugin_settings(&settings, "settings")?;
+    crate::domain::queue::settings::check_plugin_settings(&settings, "settings")?;
     Ok(SystemValues {
         name,
         kind,
@@ -221,8 +221,10 @@ async fn update(
         match changes.settings {
             // Secrets sent back redacted, or left out, keep their stored values, but
             // only for the same processor: another must not be handed the old secrets.
-            Some(new) if same_processor => crate::secrets::keep_stored(new, &current.settings),
-            Some(new) => crate::secrets::keep_stored(new, &serde_json::json!({})),
+            Some(new) if same_processor => {
+                crate::domain::secrets::keep_stored(new, &current.settings)
+            }
+            Some(new) => crate::domain::secrets::keep_stored(new, &serde_json::json!({})),
             None => current.settings,
         },
         token,

@@ -17,8 +17,10 @@ use tracing::field::Empty;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, field_error};
-use crate::channel::Channel;
-use crate::connectors::inbound::{InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for};
+use crate::domain::channel::Channel;
+use crate::domain::connectors::inbound::{
+    InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for,
+};
 use crate::routing::pipeline::IngestError;
 use crate::store::messages::NewInbound;
 use crate::store::now_ms;

@@ -11,10 +11,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiPath;
 use super::query::{ListQuery, Page};
-use crate::interactions::{
+use crate::domain::interactions::{
     Interaction, InteractionFilter, InteractionState, MessageFilter, MessageSummary, MessageView,
 };
-use crate::routing::outcome::MessageState;
+use crate::domain::routing::outcome::MessageState;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -16,8 +16,8 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiPath;
 use super::query::ListQuery;
-use crate::connectors::PluginVersion;
-use crate::connectors::plugins::refuses_routing_applications;
+use crate::domain::connectors::PluginVersion;
+use crate::domain::connectors::plugins::refuses_routing_applications;
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
 
 pub fn router() -> Router<AppState> {
@@ -42,7 +42,7 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 struct UploadOptions {
     /// Whether the new version becomes active; see
-    /// [`crate::connectors::activates_on_upload`] for the default.
+    /// [`crate::domain::connectors::activates_on_upload`] for the default.
     activate: Option<bool>,
 }
 

@@ -10,11 +10,11 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
 use super::query::{ListQuery, Page};
-use crate::channel::Channel;
-use crate::queue::communication::{self, CommunicationInput, Refused};
+use crate::domain::channel::Channel;
+use crate::domain::queue::communication::{self, CommunicationInput, Refused};
+use crate::domain::queue::record::EntryFilter;
+use crate::domain::queue::{EntryRecord, LifeCycleState, TextStatus};
 use crate::queue::processor::{NotProcessed, Summary};
-use crate::queue::record::EntryFilter;
-use crate::queue::{EntryRecord, LifeCycleState, TextStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new()

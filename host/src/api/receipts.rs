@@ -12,9 +12,9 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use super::inbound::{TokenQuery, form_rejection, presented_token};
-use crate::acd_groups::FieldError;
-use crate::connectors::inbound::same_token;
-use crate::queue::TextStatus;
+use crate::domain::acd_groups::FieldError;
+use crate::domain::connectors::inbound::same_token;
+use crate::domain::queue::TextStatus;
 use crate::store::queue::{Receipt, ReceiptOutcome};
 
 pub fn router() -> Router<AppState> {

@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::connectors::ConnectorToken;
-use crate::queue::settings::{
+use crate::domain::connectors::ConnectorToken;
+use crate::domain::queue::settings::{
     EmailSettingsInput, EmailSettingsView, SmsSettings, SmsSettingsInput,
 };
 

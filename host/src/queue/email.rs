@@ -7,8 +7,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::EntryRecord;
-use super::settings::{EmailSettings, TlsMode};
+use crate::domain::queue::EntryRecord;
+use crate::domain::queue::settings::{EmailSettings, TlsMode};
 
 /// Why an email was not sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,25 +1,10 @@
-//! The communication queue (seeds 000 and 001): outbound communications and how they
-//! are processed, by the host's own senders (SMTP, SMS gateway plugins) or by external
-//! systems, with their text statuses, delivery receipts and rate limits.
+//! The communication queue at work: the [`processor::Processor`] claims due entries
+//! and hands them to the host's own senders (SMTP, SMS gateway plugins) or leaves them
+//! to external systems. The queue's rules are in `switchyard_domain::queue`.
 
-pub mod communication;
 pub mod email;
-pub mod entry;
-pub mod gateway;
 pub mod processor;
-pub mod rate;
-pub mod record;
-pub mod rules;
-pub mod segments;
-pub mod settings;
 pub mod sms;
-pub mod status;
-
-pub use entry::{Communication, Direction, ProcessError, ProcessOutcome, QueueEntry};
-pub use gateway::{HttpMethod, HttpRequestSpec, HttpResponseData, SendResult};
-pub use record::{EntryRecord, ExternalSystem, Settlement, SystemKind};
-pub use rules::LifeCycleState;
-pub use status::TextStatus;
 
 /// An error with its sources, each added only if the text so far does not already
 /// hold it (lettre and reqwest repeat their source in their own message).

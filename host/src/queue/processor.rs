@@ -12,12 +12,13 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::rate::{self, Slot};
-use super::rules::{self, Enabled, Plan};
-use super::settings::{EmailSettings, SmsSettings};
+use super::email;
 use super::sms::{self, Attempt};
-use super::{EntryRecord, LifeCycleState, ProcessOutcome, Settlement, TextStatus, email};
-use crate::channel::Channel;
+use crate::domain::channel::Channel;
+use crate::domain::queue::rate::{self, Slot};
+use crate::domain::queue::rules::{self, Enabled, Plan};
+use crate::domain::queue::settings::{EmailSettings, SmsSettings};
+use crate::domain::queue::{EntryRecord, LifeCycleState, ProcessOutcome, Settlement, TextStatus};
 use crate::metrics::Metrics;
 use crate::routing::env::BatchKv;
 use crate::runtime::host::{KvChanges, NoStaffing};

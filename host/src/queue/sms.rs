@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use tracing::field::Empty;
 
-use super::{HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, QueueEntry, SendResult};
-use crate::channel::Channel;
+use crate::domain::channel::Channel;
+use crate::domain::queue::{
+    HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, QueueEntry, SendResult,
+};
 use crate::metrics::Metrics;
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, InvokeError, Limits, Plugin, World};
@@ -176,7 +178,7 @@ async fn perform(
         // description (stored and logged) nor reqwest's error shows it.
         description: format!(
             "the gateway at {} did not answer: {}",
-            crate::telemetry::without_query(&request.url),
+            crate::domain::secrets::without_query(&request.url),
             super::error_chain(&e.without_url())
         ),
     };

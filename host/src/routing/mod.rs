@@ -1,11 +1,6 @@
-//! Routing: inbound messages, the decisions routing applications make about them, and
-//! the rules every decision must satisfy before the host acts on it.
+//! Routing at work: the ingest writer that stores posts, the router that hands stored
+//! messages to routing applications in batches, and the kv and staffing they see. The
+//! rules decisions obey are in `switchyard_domain::routing`.
 
-pub mod decision;
 pub mod env;
-pub mod message;
-pub mod outcome;
 pub mod pipeline;
-
-pub use decision::{Decision, DecisionError, GroupTarget, OutboundReply, Target};
-pub use message::{Attachment, ConnectorContext, InboundMessage};

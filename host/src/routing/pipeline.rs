@@ -17,11 +17,11 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use super::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
-use super::{ConnectorContext, InboundMessage};
-use crate::channel::Channel;
-use crate::connectors::{RoutingType, SmsConnector};
-use crate::conversations::Conversation;
+use crate::domain::channel::Channel;
+use crate::domain::connectors::{RoutingType, SmsConnector};
+use crate::domain::conversations::Conversation;
+use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
+use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::metrics::Metrics;
 use crate::routing::env::{BatchKv, DbStaffing};
 use crate::runtime::host::KvChanges;

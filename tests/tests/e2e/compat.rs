@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use switchyard::conversations::Conversation;
-use switchyard::routing::{ConnectorContext, Target};
+use switchyard::domain::conversations::Conversation;
+use switchyard::domain::routing::{ConnectorContext, Target};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
 use switchyard::sandbox;

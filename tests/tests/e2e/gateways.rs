@@ -3,8 +3,8 @@
 //! SMS, the entries and settings it refuses, and its verdict on gateway answers, all
 //! checked against the host's own contract checks.
 
-use switchyard::channel::Channel;
-use switchyard::queue::{
+use switchyard::domain::channel::Channel;
+use switchyard::domain::queue::{
     Communication, Direction, HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError,
     QueueEntry, SendResult,
 };
@@ -330,8 +330,8 @@ fn oversized_gateway_answers_are_cut_to_what_the_host_accepts() {
 /// The Twilio-style gateway (`plugins/twilio-gateway`): a form POST with Basic auth to
 /// the account's Messages resource, and Twilio's answers.
 mod twilio {
-    use switchyard::channel::Channel;
-    use switchyard::queue::{
+    use switchyard::domain::channel::Channel;
+    use switchyard::domain::queue::{
         Direction, HttpMethod, HttpRequestSpec, HttpResponseData, ProcessError, QueueEntry,
         SendResult,
     };

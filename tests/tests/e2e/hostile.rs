@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use switchyard::channel::Channel;
-use switchyard::conversations::Conversation;
-use switchyard::routing::{ConnectorContext, Decision, InboundMessage, Target};
+use switchyard::domain::channel::Channel;
+use switchyard::domain::conversations::Conversation;
+use switchyard::domain::routing::{ConnectorContext, Decision, InboundMessage, Target};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Invocation, InvokeError, Limits, Plugin, Settings, World};
 use switchyard::sandbox;

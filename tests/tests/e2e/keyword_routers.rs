@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
-use switchyard::conversations::Conversation;
-use switchyard::routing::{ConnectorContext, InboundMessage};
+use switchyard::domain::conversations::Conversation;
+use switchyard::domain::routing::{ConnectorContext, InboundMessage};
 use switchyard::runtime::host::{MemoryKv, StaffingTable};
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
 use switchyard::sandbox;

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use switchyard::channel::Channel;
-use switchyard::queue::{Communication, Direction, ProcessError, ProcessOutcome, QueueEntry};
+use switchyard::domain::channel::Channel;
+use switchyard::domain::queue::{
+    Communication, Direction, ProcessError, ProcessOutcome, QueueEntry,
+};
 use switchyard::runtime::host::MemoryKv;
 use switchyard::runtime::{HostEnv, Limits, Settings, World};
 use switchyard::sandbox;

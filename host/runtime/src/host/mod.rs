@@ -88,3 +88,18 @@ impl wasmtime::component::HasData for HostView {
 }
 
 impl crate::bindings::types::Host for HostContext {}
+
+/// Adds every host import of the platform world to `linker`.
+pub(crate) fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut HostContext,
+) -> wasmtime::Result<()> {
+    use crate::bindings::{acd, clock, config, kv, log, types};
+    types::add_to_linker::<T, HostView>(linker, get)?;
+    log::add_to_linker::<T, HostView>(linker, get)?;
+    kv::add_to_linker::<T, HostView>(linker, get)?;
+    config::add_to_linker::<T, HostView>(linker, get)?;
+    clock::add_to_linker::<T, HostView>(linker, get)?;
+    acd::add_to_linker::<T, HostView>(linker, get)?;
+    Ok(())
+}

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchyard::channel::Channel;
-use switchyard::connectors::inbound::InboundSms;
+use switchyard::domain::channel::Channel;
+use switchyard::domain::connectors::inbound::InboundSms;
 use switchyard::runtime::World;
 use switchyard::store::messages::NewInbound;
 use switchyard::store::{Store, now_ms};

@@ -1,9 +1,8 @@
 //! SMS receive connectors (seed 002): the number gateways deliver SMS to, the token
 //! that guards it, and how its messages are routed, directly to an ACD group or
 //! through a routing application. This module holds the rules for a connector's
-//! fields; storage is in [`crate::store`] and the HTTP resource in [`crate::api`].
+//! fields; storage is in the store crate and the HTTP resource in the server's API.
 
-mod directory;
 pub mod inbound;
 pub mod plugins;
 mod recipient;
@@ -12,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::acd_groups::{FieldError, validate_name};
-use crate::runtime::{Limits, Settings};
-pub use directory::Directory;
 pub use plugins::{ActivePlugin, PluginVersion, activates_on_upload};
 pub use recipient::Recipient;
+use switchyard_runtime::{Limits, Settings};
 
 /// Longest incoming SMS subject, in characters: it labels the media event in an agent's
 /// list, where a line is what fits.
@@ -90,7 +88,7 @@ pub struct PluginLimits {
 impl PluginLimits {
     /// The limits a plugin of this connector runs with: `defaults` with these
     /// overrides. Whether they fit the engine is the runtime's call
-    /// ([`crate::runtime::Runtime::check_limits`]); this only refuses what no engine
+    /// ([`switchyard_runtime::Runtime::check_limits`]); this only refuses what no engine
     /// could accept.
     pub fn resolve(&self, defaults: Limits) -> Result<Limits, FieldError> {
         let field = "plugin_limits";

@@ -12,8 +12,8 @@ use crate::connectors::{RoutingType, SmsConnector};
 use crate::conversations::Conversation;
 use crate::queue::communication::{self, Reply};
 use crate::queue::settings::{EmailSettings, SmsSettings};
-use crate::runtime::host::LogLine;
-use crate::runtime::{Invocation, InvokeError};
+use switchyard_runtime::host::LogLine;
+use switchyard_runtime::{Invocation, InvokeError};
 
 use super::{Decision, Target};
 

@@ -123,11 +123,27 @@ fn drop_markers(value: Value) -> Value {
     }
 }
 
+/// `url` without its query string and fragment, for logs and stored error texts:
+/// tokens and gateway credentials travel in queries (`?token=`, `?api_key=`).
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn queries_and_fragments_are_cut_from_urls() {
+        assert_eq!(
+            without_query("https://sms.example/v1/send?api_key=SECRET&x=1"),
+            "https://sms.example/v1/send"
+        );
+        assert_eq!(without_query("http://a/b#token=SECRET"), "http://a/b");
+        assert_eq!(without_query("http://a/b"), "http://a/b");
+    }
 
     #[test]
     fn secret_keys_are_recognised_by_name() {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::SmsConnector;
+use crate::domain::connectors::SmsConnector;
 use crate::store::{Store, StoreError};
 
 pub const TTL: Duration = Duration::from_secs(1);

@@ -192,7 +192,7 @@ pub fn check_plugin_settings(
     settings: &serde_json::Value,
     field: &'static str,
 ) -> Result<(), FieldError> {
-    crate::runtime::Settings::from_value(settings.clone())
+    switchyard_runtime::Settings::from_value(settings.clone())
         .map(|_| ())
         .map_err(|e| FieldError::new(field, e.to_string()))
 }

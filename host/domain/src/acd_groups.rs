@@ -1,6 +1,6 @@
 //! ACD groups: the queues interactions wait in until an agent takes them. This module
-//! holds the rules for a group's fields; storage is in [`crate::store`] and the HTTP
-//! resource in [`crate::api`].
+//! holds the rules for a group's fields; storage is in the store crate and the HTTP
+//! resource in the server's API.
 
 use serde::Serialize;
 

@@ -128,7 +128,7 @@ pub struct QueuePlugin {
     pub uploaded_at: i64,
 }
 
-/// How an entry's processing ended, as written by [`crate::store::Store::settle_entry`].
+/// How an entry's processing ended, as the store's `settle_entry` writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settlement {
     pub state: LifeCycleState,

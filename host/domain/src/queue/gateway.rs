@@ -52,7 +52,7 @@ impl HttpRequestSpec {
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return Err(format!(
                 "the URL `{}` is not http(s)",
-                crate::telemetry::without_query(&self.url)
+                crate::secrets::without_query(&self.url)
             ));
         }
         if self.headers.len() > MAX_HEADERS {

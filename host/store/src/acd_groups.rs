@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError, now_ms};
-use crate::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
+use switchyard_domain::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
 
 const COLUMNS: &str = "id, name, description, created_at, updated_at";
 

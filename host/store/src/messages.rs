@@ -12,11 +12,11 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
 
 use super::{Store, StoreError, now_ms};
-use crate::channel::Channel;
-use crate::connectors::inbound::InboundSms;
-use crate::conversations::{Conversation, ConversationStatus};
-use crate::routing::outcome::{MessageState, PendingMessage, Routed};
-use crate::runtime::host::KvChanges;
+use switchyard_domain::channel::Channel;
+use switchyard_domain::connectors::inbound::InboundSms;
+use switchyard_domain::conversations::{Conversation, ConversationStatus};
+use switchyard_domain::routing::outcome::{MessageState, PendingMessage, Routed};
+use switchyard_runtime::host::KvChanges;
 
 /// How long the node that stored (or claimed) a message owns its routing. Another
 /// node, or the same one after a restart, takes over messages whose lease ran out.
@@ -399,7 +399,7 @@ impl Store {
                     q = q
                         .bind(message_id)
                         .bind(i.acd_group)
-                        .bind(crate::interactions::InteractionState::Queued.as_str())
+                        .bind(switchyard_domain::interactions::InteractionState::Queued.as_str())
                         .bind(i.priority)
                         .bind(i.subject.clone())
                         .bind(serde_json::to_string(&i.user_data).expect("pairs serialise"))
@@ -432,7 +432,9 @@ impl Store {
                         .bind(now)
                         .bind(r.created_by.clone())
                         .bind(match r.media {
-                            Channel::Sms => i64::from(crate::queue::segments::count(&r.body)),
+                            Channel::Sms => {
+                                i64::from(switchyard_domain::queue::segments::count(&r.body))
+                            }
                             _ => 1,
                         });
                 }

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 
 use super::messages::state_from;
 use super::{Store, StoreError};
-use crate::channel::Channel;
-use crate::interactions::{
+use switchyard_domain::channel::Channel;
+use switchyard_domain::interactions::{
     Activity, Interaction, InteractionFilter, InteractionState, MessageFilter, MessageView,
     RoutingRecordView,
 };
@@ -202,7 +202,7 @@ impl Store {
     pub async fn sms_connector_for(
         &self,
         recipient: &str,
-    ) -> Result<Option<crate::connectors::SmsConnector>, StoreError> {
+    ) -> Result<Option<switchyard_domain::connectors::SmsConnector>, StoreError> {
         let id: Option<i64> =
             sqlx::query_scalar("SELECT id FROM sms_connectors WHERE recipient = $1")
                 .bind(recipient)

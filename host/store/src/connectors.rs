@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError, now_ms};
-use crate::connectors::{
+use switchyard_domain::connectors::{
     ConnectorDefinition, ConnectorToken, PluginLimits, RoutingType, SmsConnector,
 };
 

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 
 use super::queue::Claimed;
 use super::{Store, StoreError, now_ms};
-use crate::queue::record::QueuePlugin;
-use crate::queue::{EntryRecord, ExternalSystem, SystemKind};
+use switchyard_domain::queue::record::QueuePlugin;
+use switchyard_domain::queue::{EntryRecord, ExternalSystem, SystemKind};
 
 const SYSTEM_COLUMNS: &str = "id, name, kind, plugin, settings, token, created_at, updated_at";
 
@@ -299,7 +299,7 @@ impl Store {
             &mut tx,
             number,
             now,
-            crate::queue::TextStatus::Sending,
+            switchyard_domain::queue::TextStatus::Sending,
             Some(&format!("claimed by external system {system}")),
         )
         .await?;

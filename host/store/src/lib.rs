@@ -255,7 +255,7 @@ mod tests {
     /// its turn and succeeds when the transaction commits.
     #[tokio::test]
     async fn every_write_waits_for_the_single_sqlite_writer_not_in_the_busy_handler() {
-        use crate::acd_groups::{AcdGroupChanges, GroupName, NewAcdGroup};
+        use switchyard_domain::acd_groups::{AcdGroupChanges, GroupName, NewAcdGroup};
 
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("w.db").display());

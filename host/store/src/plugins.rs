@@ -9,7 +9,7 @@
 use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError, now_ms};
-use crate::connectors::{ActivePlugin, PluginVersion, activates_on_upload};
+use switchyard_domain::connectors::{ActivePlugin, PluginVersion, activates_on_upload};
 
 fn connector_not_found(id: i64) -> StoreError {
     StoreError::NotFound(format!("SMS connector {id}"))

@@ -7,14 +7,14 @@ use sqlx::any::AnyRow;
 
 use super::messages::{Style, list, write_kv};
 use super::{Backend, Store, StoreError, now_ms};
-use crate::channel::Channel;
-use crate::queue::communication::NewEntry;
-use crate::queue::rate::{self, Slot, Slots};
-use crate::queue::record::{EntryActivity, EntryFilter, LogInformation};
-use crate::queue::settings::{EmailSettings, SmsSettings};
-use crate::queue::status::{self, TextStatus};
-use crate::queue::{Communication, Direction, EntryRecord, LifeCycleState, Settlement};
-use crate::runtime::host::KvChanges;
+use switchyard_domain::channel::Channel;
+use switchyard_domain::queue::communication::NewEntry;
+use switchyard_domain::queue::rate::{self, Slot, Slots};
+use switchyard_domain::queue::record::{EntryActivity, EntryFilter, LogInformation};
+use switchyard_domain::queue::settings::{EmailSettings, SmsSettings};
+use switchyard_domain::queue::status::{self, TextStatus};
+use switchyard_domain::queue::{Communication, Direction, EntryRecord, LifeCycleState, Settlement};
+use switchyard_runtime::host::KvChanges;
 
 const ENTRY_COLUMNS: &str = "number, state, status, media, direction, sender, recipient, \
     subject, body, external_system, error_code, error_description, result, gateway_reference, \
