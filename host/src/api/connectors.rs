@@ -81,37 +81,24 @@ async fn replace(
     save(&state, &current, input).await
 }
 
-/// PATCH names only the fields to change (`null` clears an optional one). They are
-/// merged onto the stored connector and the result is checked as a whole, so a patch
-/// cannot leave a connector that a PUT would have refused.
+/// PATCH names only the fields to change ([`SmsConnector::patched`]).
 async fn modify(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<Json<SmsConnector>, ApiError> {
     let current = state.store.sms_connector(id).await?;
-    let mut merged = match serde_json::to_value(current.to_input()) {
-        Ok(Value::Object(fields)) => fields,
-        _ => unreachable!("a connector input serialises to an object"),
-    };
-    merged.extend(patch);
-    let input: ConnectorInput = from_value(Value::Object(merged))?;
+    let input: ConnectorInput = from_value(current.patched(patch))?;
     save(&state, &current, input).await
 }
 
 async fn save(
     state: &AppState,
     current: &SmsConnector,
-    mut input: ConnectorInput,
+    input: ConnectorInput,
 ) -> Result<Json<SmsConnector>, ApiError> {
-    if let Some(settings) = input.plugin_settings.take() {
-        input.plugin_settings = Some(crate::domain::secrets::keep_stored(
-            settings,
-            &current.plugin_settings,
-        ));
-    }
     let id = current.id;
-    let definition = state.connector_definition(input)?;
+    let definition = state.connector_definition(input.keeping_secrets_of(current))?;
     let new_token = definition.generate_new_token.then(ConnectorToken::generate);
     Ok(Json(
         state

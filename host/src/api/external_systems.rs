@@ -18,12 +18,11 @@ use super::inbound::presented_token;
 use super::plugins::component_bytes;
 use super::query::{ListQuery, Page};
 use crate::domain::acd_groups::FieldError;
-use crate::domain::connectors::ConnectorToken;
 use crate::domain::connectors::inbound::same_token;
 use crate::domain::queue::record::QueuePlugin;
-use crate::domain::queue::{EntryRecord, ExternalSystem, Settlement, SystemKind, TextStatus};
+use crate::domain::queue::systems::{SystemChanges, SystemInput};
+use crate::domain::queue::{EntryRecord, ExternalSystem, Settlement, TextStatus};
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
-use crate::store::external::SystemValues;
 
 /// Admin routes.
 pub fn router() -> Router<AppState> {
@@ -106,78 +105,11 @@ async fn list_plugins(
     Ok(Json(state.store.list_queue_plugins().await?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SystemBody {
-    name: String,
-    kind: SystemKind,
-    plugin: Option<String>,
-    settings: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SystemChanges {
-    name: Option<String>,
-    kind: Option<SystemKind>,
-    plugin: Option<String>,
-    settings: Option<serde_json::Value>,
-    #[serde(default)]
-    generate_new_token: bool,
-}
-
-/// Checks a system's fields: a name usable in a URL, a plugin exactly for the
-/// `plugin` kind, settings the plugin can be given (an object within the size limit).
-fn values(
-    name: String,
-    kind: SystemKind,
-    plugin: Option<String>,
-    settings: serde_json::Value,
-    token: String,
-) -> Result<SystemValues, FieldError> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
-        return Err(FieldError::new(
-            "name",
-            "must be 1 to 64 letters, digits, `-`, `_` or `.`",
-        ));
-    }
-    match (kind, &plugin) {
-        (SystemKind::Plugin, None) => {
-            return Err(FieldError::new(
-                "plugin",
-                "a plugin system needs the hash of an uploaded external-system plugin",
-            ));
-        }
-        (SystemKind::ThirdParty, Some(_)) => {
-            return Err(FieldError::new(
-                "plugin",
-                "a third-party system processes its entries itself; give no plugin",
-            ));
-        }
-        _ => {}
-    }
-    crate::domain::queue::settings::check_plugin_settings(&settings, "settings")?;
-    Ok(SystemValues {
-        name,
-        kind,
-        plugin,
-        settings,
-        token,
-    })
-}
-
 async fn create(
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<SystemBody>,
+    ApiJson(body): ApiJson<SystemInput>,
 ) -> Result<(StatusCode, Json<ExternalSystem>), ApiError> {
-    let values = values(
-        body.name,
-        body.kind,
-        body.plugin,
-        body.settings.unwrap_or_else(|| serde_json::json!({})),
-        ConnectorToken::generate().as_str().to_owned(),
-    )?;
+    let values = body.into_values()?;
     let created = state.store.create_external_system(&values).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -203,32 +135,7 @@ async fn update(
     ApiJson(changes): ApiJson<SystemChanges>,
 ) -> Result<Json<ExternalSystem>, ApiError> {
     let current = state.store.external_system(&name).await?;
-    let kind = changes.kind.unwrap_or(current.kind);
-    let plugin = match kind {
-        SystemKind::Plugin => changes.plugin.or_else(|| current.plugin.clone()),
-        SystemKind::ThirdParty => changes.plugin,
-    };
-    let same_processor = kind == current.kind && plugin == current.plugin;
-    let token = if changes.generate_new_token {
-        ConnectorToken::generate().as_str().to_owned()
-    } else {
-        current.token
-    };
-    let values = values(
-        changes.name.unwrap_or(current.name),
-        kind,
-        plugin,
-        match changes.settings {
-            // Secrets sent back redacted, or left out, keep their stored values, but
-            // only for the same processor: another must not be handed the old secrets.
-            Some(new) if same_processor => {
-                crate::domain::secrets::keep_stored(new, &current.settings)
-            }
-            Some(new) => crate::domain::secrets::keep_stored(new, &serde_json::json!({})),
-            None => current.settings,
-        },
-        token,
-    )?;
+    let values = changes.apply_to(current)?;
     Ok(Json(
         state.store.update_external_system(&name, &values).await?,
     ))

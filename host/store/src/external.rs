@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use super::queue::Claimed;
 use super::{Store, StoreError, now_ms};
 use switchyard_domain::queue::record::QueuePlugin;
+use switchyard_domain::queue::systems::SystemValues;
 use switchyard_domain::queue::{EntryRecord, ExternalSystem, SystemKind};
 
 const SYSTEM_COLUMNS: &str = "id, name, kind, plugin, settings, token, created_at, updated_at";
@@ -30,16 +31,6 @@ fn system_from_row(row: &AnyRow) -> Result<ExternalSystem, StoreError> {
 
 fn system_not_found(name: &str) -> StoreError {
     StoreError::NotFound(format!("external system `{name}`"))
-}
-
-/// A new external system, or the new values of an existing one.
-#[derive(Debug, Clone)]
-pub struct SystemValues {
-    pub name: String,
-    pub kind: SystemKind,
-    pub plugin: Option<String>,
-    pub settings: serde_json::Value,
-    pub token: String,
 }
 
 impl Store {

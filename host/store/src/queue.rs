@@ -10,6 +10,7 @@ use super::{Backend, Store, StoreError, now_ms};
 use switchyard_domain::channel::Channel;
 use switchyard_domain::queue::communication::NewEntry;
 use switchyard_domain::queue::rate::{self, Slot, Slots};
+use switchyard_domain::queue::receipts::Receipt;
 use switchyard_domain::queue::record::{EntryActivity, EntryFilter, LogInformation};
 use switchyard_domain::queue::settings::{EmailSettings, SmsSettings};
 use switchyard_domain::queue::status::{self, TextStatus};
@@ -109,17 +110,6 @@ pub enum ReceiptOutcome {
     Applied { number: i64, status: TextStatus },
     /// Stored, but no entry has this reference yet; it applies when one has.
     Unmatched,
-}
-
-/// A delivery receipt for one part of a message.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    pub reference: String,
-    pub part: u32,
-    pub parts: Option<u32>,
-    pub status: TextStatus,
-    pub error_code: Option<String>,
-    pub error_description: Option<String>,
 }
 
 pub(super) async fn log_activity(

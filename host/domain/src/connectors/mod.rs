@@ -8,7 +8,7 @@ pub mod plugins;
 mod recipient;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::acd_groups::{FieldError, validate_name};
 pub use plugins::{ActivePlugin, PluginVersion, activates_on_upload};
@@ -304,6 +304,33 @@ impl SmsConnector {
             plugin_settings: Some(self.plugin_settings.clone()),
             plugin_limits: self.plugin_limits,
         }
+    }
+
+    /// A PATCH merged onto this connector: the fields it names (`null` clears an
+    /// optional one) over the connector restated as input. The result is read as a
+    /// [`ConnectorInput`] and checked as a whole, so a patch cannot leave a connector
+    /// that a PUT would have refused.
+    pub fn patched(&self, patch: Map<String, Value>) -> Value {
+        let mut merged = match serde_json::to_value(self.to_input()) {
+            Ok(Value::Object(fields)) => fields,
+            _ => unreachable!("a connector input serialises to an object"),
+        };
+        merged.extend(patch);
+        Value::Object(merged)
+    }
+}
+
+impl ConnectorInput {
+    /// Secrets in `plugin_settings` that a write left out or sent back redacted keep
+    /// their values stored on `current` ([`crate::secrets::keep_stored`]).
+    pub fn keeping_secrets_of(mut self, current: &SmsConnector) -> Self {
+        if let Some(settings) = self.plugin_settings.take() {
+            self.plugin_settings = Some(crate::secrets::keep_stored(
+                settings,
+                &current.plugin_settings,
+            ));
+        }
+        self
     }
 }
 

@@ -6,11 +6,13 @@ pub mod communication;
 pub mod entry;
 pub mod gateway;
 pub mod rate;
+pub mod receipts;
 pub mod record;
 pub mod rules;
 pub mod segments;
 pub mod settings;
 pub mod status;
+pub mod systems;
 
 pub use entry::{Communication, Direction, ProcessError, ProcessOutcome, QueueEntry};
 pub use gateway::{HttpMethod, HttpRequestSpec, HttpResponseData, SendResult};
