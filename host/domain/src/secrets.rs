@@ -39,7 +39,19 @@ pub fn is_secret_key(key: &str) -> bool {
         .filter(|c| !matches!(c, '-' | '_' | '.' | ' '))
         .flat_map(char::to_lowercase)
         .collect();
-    SECRET_WORDS.iter().any(|word| squashed.contains(word))
+    SECRET_WORDS.iter().any(|word| match *word {
+        "auth" => squashed
+            .match_indices(word)
+            .any(|(at, _)| auth_means_credentials(&squashed[at + word.len()..])),
+        _ => squashed.contains(word),
+    })
+}
+
+/// Whether `auth` followed by `rest` names credentials: `auth`, `authToken`,
+/// `authorization`, `oauth`, but not `author` or `authority`, which name people and
+/// certificate authorities.
+fn auth_means_credentials(rest: &str) -> bool {
+    !rest.starts_with("or") || rest.starts_with("oriz") || rest.starts_with("oris")
 }
 
 /// `settings` as the API shows them: every non-null value under a secret key, at any
@@ -135,6 +147,24 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn auth_marks_credentials_but_not_authors() {
+        for key in [
+            "auth",
+            "authToken",
+            "Authorization",
+            "basic_auth",
+            "oauth",
+            "x-authorisation",
+        ] {
+            assert!(is_secret_key(key), "{key}");
+        }
+        for key in ["author", "authors", "certificate_authority", "author_name"] {
+            assert!(!is_secret_key(key), "{key}");
+        }
+        // A key that names both is still a secret.
+        assert!(is_secret_key("author_auth_token"));
+    }
     #[test]
     fn queries_and_fragments_are_cut_from_urls() {
         assert_eq!(
