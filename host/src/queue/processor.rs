@@ -24,7 +24,7 @@ use crate::routing::env::BatchKv;
 use crate::runtime::host::{KvChanges, NoStaffing};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
 use crate::sandbox;
-use crate::store::queue::{ClaimScope, Claimed};
+use crate::store::queue::{ClaimScope, Claimed, SendTurn};
 use crate::store::{Backend, Store, StoreError};
 
 /// How many entries are handled at once: sends wait on the network, so many can be
@@ -312,6 +312,36 @@ impl Processor {
         }
     }
 
+    /// Takes the sender's turn and marks the entry as sending; an entry whose turn is
+    /// not due yet is put back to wait for it. False when it is not to be sent now.
+    async fn begin_sending(
+        &self,
+        claimed: &Claimed,
+        attempt: u32,
+        lease_ms: i64,
+        detail: &str,
+    ) -> bool {
+        let store = &self.inner.store;
+        match store
+            .begin_sending(claimed, GATE_MS, attempt, lease_ms, detail)
+            .await
+        {
+            Ok(SendTurn::Go) => true,
+            Ok(SendTurn::Lost) => false,
+            Ok(SendTurn::WaitUntil(at)) => {
+                if let Err(e) = store.postpone(claimed, at).await {
+                    tracing::error!(entry = claimed.entry.number, error = %e, "cannot postpone an entry");
+                }
+                false
+            }
+            Err(e) => {
+                // The claim runs out and the entry is tried again.
+                tracing::error!(entry = claimed.entry.number, error = %e, "cannot start sending an entry");
+                false
+            }
+        }
+    }
+
     async fn send_email(&self, claimed: &Claimed, settings: &EmailSettings) {
         let entry = &claimed.entry;
         let (transport, message) = match email::transport(settings)
@@ -390,21 +420,6 @@ impl Processor {
                 return self.misconfigured(claimed, description).await;
             }
         };
-        let sender = &entry.communication.sender;
-        match self.inner.store.take_send_turn(sender, GATE_MS).await {
-            Ok(None) => {}
-            Ok(Some(at)) => {
-                if let Err(e) = self.inner.store.postpone(claimed, at).await {
-                    tracing::error!(entry = entry.number, error = %e, "cannot postpone an entry");
-                }
-                return;
-            }
-            Err(e) => {
-                // The claim runs out and the entry is tried again.
-                tracing::error!(entry = entry.number, error = %e, "cannot take a sending turn");
-                return;
-            }
-        }
         let timeout = Duration::from_secs(settings.timeout_seconds);
         let queue_entry = entry.to_queue_entry();
         let mut kv = KvChanges::default();
@@ -416,7 +431,13 @@ impl Processor {
             // restart) this soon after, and the resend carries the same key.
             let lease = settings.timeout_seconds as i64 * 1_000 + 5_000;
             let detail = format!("to the gateway (attempt {attempt})");
-            if !self.mark_sending(claimed, attempt, lease, &detail).await {
+            let held = if attempt == entry.attempts + 1 {
+                // The first attempt takes the sender's turn; retries keep it.
+                self.begin_sending(claimed, attempt, lease, &detail).await
+            } else {
+                self.mark_sending(claimed, attempt, lease, &detail).await
+            };
+            if !held {
                 return;
             }
             let outcome = sms::attempt(

@@ -112,6 +112,53 @@ pub enum ReceiptOutcome {
     Unmatched,
 }
 
+/// What [`Store::begin_sending`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendTurn {
+    /// The turn is taken and the entry marked as sending: hand it over now.
+    Go,
+    /// The sender's next turn comes at this time (ms); nothing was written.
+    WaitUntil(i64),
+    /// The entry's claim was lost to another holder; nothing was written.
+    Lost,
+}
+
+/// Marks a claimed entry as sending (attempt `attempt`) and renews its claim for
+/// `lease_ms`; false when the claim was lost.
+async fn sending(
+    conn: &mut sqlx::AnyConnection,
+    claimed: &Claimed,
+    attempt: u32,
+    now: i64,
+    lease_ms: i64,
+    detail: &str,
+) -> Result<bool, StoreError> {
+    let held = sqlx::query(
+        "UPDATE queue_entries SET status = 'sending', attempts = $1, lease_until = $2, \
+         updated_at = $3 WHERE number = $4 AND claim_token = $5 AND state = 'pending'",
+    )
+    .bind(i64::from(attempt))
+    .bind(now + lease_ms)
+    .bind(now)
+    .bind(claimed.entry.number)
+    .bind(claimed.token.clone())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if held {
+        log_activity(
+            conn,
+            claimed.entry.number,
+            now,
+            TextStatus::Sending,
+            Some(detail),
+        )
+        .await?;
+    }
+    Ok(held)
+}
+
 pub(super) async fn log_activity(
     conn: &mut sqlx::AnyConnection,
     number: i64,
@@ -489,18 +536,25 @@ impl Store {
         Ok(assigned)
     }
 
-    /// Takes `sender`'s turn to hand a text to the gateway now, if its previous text
-    /// went out at least `interval_ms` ago; otherwise returns when its next turn comes.
-    /// Slots space a number's texts a second apart, but a text sent late (a slow
-    /// gateway, a busy node) would bring the next one closer than that; this gate, one
-    /// atomic statement, keeps the actual hand-overs apart.
-    pub async fn take_send_turn(
+    /// Starts the first attempt at handing a claimed SMS entry to the gateway, in one
+    /// transaction: takes its sender's turn, if the sender's previous text went out at
+    /// least `interval_ms` ago, and marks the entry as sending (as
+    /// [`Store::mark_sending`]). Slots space a number's texts a second apart, but a text
+    /// sent late (a slow gateway, a busy node) would bring the next one closer than
+    /// that; this gate keeps the actual hand-overs apart. Nothing is written when the
+    /// turn is not due or the claim was lost, and one commit serves both writes.
+    pub async fn begin_sending(
         &self,
-        sender: &str,
+        claimed: &Claimed,
         interval_ms: i64,
-    ) -> Result<Option<i64>, StoreError> {
+        attempt: u32,
+        lease_ms: i64,
+        detail: &str,
+    ) -> Result<SendTurn, StoreError> {
+        let key = format!("sent:{}", claimed.entry.communication.sender);
+        let mut tx = self.begin_write().await?;
+        // Read once the write lock is held: waiting for it must not count as spacing.
         let now = now_ms();
-        let key = format!("sent:{sender}");
         let taken = sqlx::query(
             "INSERT INTO rate_slots (key, next_at) VALUES ($1, $2) \
              ON CONFLICT (key) DO UPDATE SET next_at = excluded.next_at \
@@ -509,18 +563,25 @@ impl Store {
         .bind(key.clone())
         .bind(now + interval_ms)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
-        if taken {
-            return Ok(None);
+        if !taken {
+            let next: i64 = sqlx::query_scalar("SELECT next_at FROM rate_slots WHERE key = $1")
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.rollback().await?;
+            return Ok(SendTurn::WaitUntil(next.max(now + 1)));
         }
-        let next: i64 = sqlx::query_scalar("SELECT next_at FROM rate_slots WHERE key = $1")
-            .bind(key)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some(next.max(now + 1)))
+        if !sending(&mut tx, claimed, attempt, now, lease_ms, detail).await? {
+            // The turn stays with whoever holds the entry now.
+            tx.rollback().await?;
+            return Ok(SendTurn::Lost);
+        }
+        tx.commit().await?;
+        Ok(SendTurn::Go)
     }
 
     /// Puts a claimed entry back to wait until `at`.
@@ -546,33 +607,10 @@ impl Store {
         lease_ms: i64,
         detail: &str,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE queue_entries SET status = 'sending', attempts = $1, lease_until = $2, \
-             updated_at = $3 WHERE number = $4 AND claim_token = $5 AND state = 'pending'",
-        )
-        .bind(i64::from(attempt))
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(claimed.entry.number)
-        .bind(claimed.token.clone())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if done {
-            log_activity(
-                &mut tx,
-                claimed.entry.number,
-                now,
-                TextStatus::Sending,
-                Some(detail),
-            )
-            .await?;
-        }
+        let held = sending(&mut tx, claimed, attempt, now_ms(), lease_ms, detail).await?;
         tx.commit().await?;
-        Ok(done)
+        Ok(held)
     }
 
     /// Writes how processing a claimed entry ended, with the plugin's kv writes if any,
