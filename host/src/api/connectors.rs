@@ -1,21 +1,27 @@
 //! `/api/v1/connectors/sms`: create, list, get, update and delete SMS receive
 //! connectors. Their plugin versions are in [`super::plugins`].
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, from_value};
+use super::openapi::{
+    Conflict, InvalidField, InvalidQuery, MalformedBody, NotFound, TooLarge, UnsupportedMediaType,
+};
 use super::query::ListQuery;
+use super::routes::{ApiRouter, get};
 use crate::acd_groups::FieldError;
-use crate::connectors::{ConnectorDefinition, ConnectorInput, ConnectorToken, SmsConnector};
+use crate::connectors::{
+    ConnectorDefinition, ConnectorInput, ConnectorToken, PluginLimits, RoutingType, SmsConnector,
+};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route("/connectors/sms", get(list).post(create))
         .route(
             "/connectors/sms/{id}",
@@ -38,7 +44,23 @@ impl AppState {
     }
 }
 
-async fn create(
+/// A new connector always gets a token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/sms",
+    tag = "connectors",
+    operation_id = "create_sms_connector",
+    request_body = ConnectorInput,
+    responses(
+        (status = 201, description = "The connector, created, with its token", body = SmsConnector),
+        (status = 400, response = MalformedBody),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<ConnectorInput>,
 ) -> Result<(StatusCode, Json<SmsConnector>), ApiError> {
@@ -52,7 +74,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/connectors/sms",
+    tag = "connectors",
+    operation_id = "list_sms_connectors",
+    responses(
+        (status = 200, description = "Every SMS connector", body = Vec<SmsConnector>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<SmsConnector>>, ApiError> {
@@ -60,7 +92,18 @@ async fn list(
     Ok(Json(state.store.list_sms_connectors().await?))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/api/v1/connectors/sms/{id}",
+    tag = "connectors",
+    operation_id = "show_sms_connector",
+    params(("id" = i64, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector", body = SmsConnector),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SmsConnector>, ApiError> {
@@ -70,7 +113,24 @@ async fn show(
 /// PUT states the whole connector: optional fields left out take their defaults, except
 /// that secrets in `plugin_settings` left out or sent back redacted keep their stored
 /// values ([`crate::secrets::keep_stored`]).
-async fn replace(
+#[utoipa::path(
+    put,
+    path = "/api/v1/connectors/sms/{id}",
+    tag = "connectors",
+    operation_id = "replace_sms_connector",
+    params(("id" = i64, Path, description = "The connector's id")),
+    request_body = ConnectorInput,
+    responses(
+        (status = 200, description = "The connector, changed", body = SmsConnector),
+        (status = 404, response = NotFound),
+        (status = 400, response = MalformedBody),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn replace(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<ConnectorInput>,
@@ -82,7 +142,24 @@ async fn replace(
 /// PATCH names only the fields to change (`null` clears an optional one). They are
 /// merged onto the stored connector and the result is checked as a whole, so a patch
 /// cannot leave a connector that a PUT would have refused.
-async fn modify(
+#[utoipa::path(
+    patch,
+    path = "/api/v1/connectors/sms/{id}",
+    tag = "connectors",
+    operation_id = "modify_sms_connector",
+    params(("id" = i64, Path, description = "The connector's id")),
+    request_body = ConnectorPatch,
+    responses(
+        (status = 200, description = "The connector, changed", body = SmsConnector),
+        (status = 404, response = NotFound),
+        (status = 400, response = MalformedBody),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn modify(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
@@ -95,6 +172,27 @@ async fn modify(
     merged.extend(patch);
     let input: ConnectorInput = from_value(Value::Object(merged))?;
     save(&state, &current, input).await
+}
+
+/// The body of PATCH as the document describes it: [`ConnectorInput`]'s fields, each
+/// optional (`null` clears an optional one). The handler reads a JSON object and merges
+/// it onto the stored connector, so this type is never deserialised.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(super) struct ConnectorPatch {
+    name: Option<String>,
+    recipient: Option<String>,
+    require_token: Option<bool>,
+    /// Asks for a new token when this save is stored.
+    generate_new_token: Option<bool>,
+    routing_type: Option<RoutingType>,
+    acd_group: Option<i64>,
+    incoming_subject: Option<String>,
+    fallback_acd_group: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    plugin_settings: Option<Value>,
+    plugin_limits: Option<PluginLimits>,
 }
 
 async fn save(
@@ -119,7 +217,18 @@ async fn save(
     ))
 }
 
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/connectors/sms/{id}",
+    tag = "connectors",
+    operation_id = "delete_sms_connector",
+    params(("id" = i64, Path, description = "The connector's id")),
+    responses(
+        (status = 204, description = "Deleted, with its plugin versions"),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {

@@ -3,20 +3,25 @@
 //! admins; and, authenticated by the system's own token, the web API a third party
 //! uses to list, claim and settle its entries.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, parse_json};
+use super::extract::{ApiJson, ApiPath, body_rejection, parse_json};
 use super::inbound::presented_token;
+use super::openapi::{
+    Conflict, ErrorBody, InvalidField, InvalidQuery, MalformedBody, NotFound, TooLarge,
+    Unauthorized, UnsupportedMediaType,
+};
 use super::plugins::component_bytes;
-use super::query::{ListQuery, Page};
+use super::query::{ListQuery, Page, Paging};
+use super::routes::{ApiRouter, get, post};
 use crate::acd_groups::FieldError;
 use crate::connectors::ConnectorToken;
 use crate::connectors::inbound::same_token;
@@ -26,13 +31,13 @@ use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
 use crate::store::external::SystemValues;
 
 /// Admin routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route(
             "/plugins",
             get(list_plugins)
                 .post(upload)
-                .layer(DefaultBodyLimit::max(MAX_COMPONENT_SIZE)),
+                .body_limit(MAX_COMPONENT_SIZE),
         )
         .route("/external-systems", get(list).post(create))
         .route(
@@ -42,8 +47,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Routes for third parties, which present their system's token.
-pub fn third_party_router() -> Router<AppState> {
-    Router::new()
+pub fn third_party_router() -> ApiRouter {
+    ApiRouter::new()
         .route("/external-systems/{name}/entries", get(entries))
         .route(
             "/external-systems/{name}/entries/{number}/claim",
@@ -55,7 +60,30 @@ pub fn third_party_router() -> Router<AppState> {
         )
 }
 
-async fn upload(
+/// Uploads a gateway or external-system component, stored by the SHA-256 of its bytes:
+/// 201 when new, 200 when these bytes were uploaded before.
+#[utoipa::path(
+    post,
+    path = "/api/v1/plugins",
+    tag = "external-systems",
+    operation_id = "upload_plugin",
+    request_body(
+        description = "The component's bytes (a WebAssembly component of the gateway or external-system world)",
+        content(
+            (Vec<u8> = "application/wasm"),
+            (Vec<u8> = "application/octet-stream"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Stored", body = QueuePlugin),
+        (status = 200, description = "Stored before", body = QueuePlugin),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`invalid_plugin`: not a component the host can run as a gateway or external system", body = ErrorBody),
+    ),
+)]
+pub(super) async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -98,7 +126,17 @@ async fn upload(
     Ok((status, Json(stored)))
 }
 
-async fn list_plugins(
+#[utoipa::path(
+    get,
+    path = "/api/v1/plugins",
+    tag = "external-systems",
+    operation_id = "list_plugins",
+    responses(
+        (status = 200, description = "Every gateway and external-system component", body = Vec<QueuePlugin>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list_plugins(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<QueuePlugin>>, ApiError> {
@@ -106,22 +144,33 @@ async fn list_plugins(
     Ok(Json(state.store.list_queue_plugins().await?))
 }
 
-#[derive(Deserialize)]
+/// The body of POST.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SystemBody {
+pub(super) struct SystemBody {
+    /// 1 to 64 letters, digits, `-`, `_` or `.`: it is part of the third party's URLs.
     name: String,
     kind: SystemKind,
+    /// The SHA-256 of an uploaded external-system component: required for `plugin`
+    /// systems, refused for `third_party` ones.
     plugin: Option<String>,
+    /// The component's settings, a JSON object; `{}` when left out.
+    #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+/// The body of PUT: the fields to change; the others keep their values.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SystemChanges {
+pub(super) struct SystemChanges {
     name: Option<String>,
     kind: Option<SystemKind>,
     plugin: Option<String>,
+    /// Secrets left out or sent back redacted keep their stored values while the
+    /// processor stays the same.
+    #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Value>,
+    /// Asks for a new token.
     #[serde(default)]
     generate_new_token: bool,
 }
@@ -167,7 +216,22 @@ fn values(
     })
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-systems",
+    tag = "external-systems",
+    operation_id = "create_external_system",
+    request_body = SystemBody,
+    responses(
+        (status = 201, description = "The system, created, with its token", body = ExternalSystem),
+        (status = 409, response = Conflict),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SystemBody>,
 ) -> Result<(StatusCode, Json<ExternalSystem>), ApiError> {
@@ -182,7 +246,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/external-systems",
+    tag = "external-systems",
+    operation_id = "list_external_systems",
+    responses(
+        (status = 200, description = "Every external system", body = Vec<ExternalSystem>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<ExternalSystem>>, ApiError> {
@@ -190,14 +264,42 @@ async fn list(
     Ok(Json(state.store.list_external_systems().await?))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/api/v1/external-systems/{name}",
+    tag = "external-systems",
+    operation_id = "show_external_system",
+    params(("name" = String, Path, description = "The external system's name")),
+    responses(
+        (status = 200, description = "The system", body = ExternalSystem),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ExternalSystem>, ApiError> {
     Ok(Json(state.store.external_system(&name).await?))
 }
 
-async fn update(
+#[utoipa::path(
+    put,
+    path = "/api/v1/external-systems/{name}",
+    tag = "external-systems",
+    operation_id = "update_external_system",
+    params(("name" = String, Path, description = "The external system's name")),
+    request_body = SystemChanges,
+    responses(
+        (status = 200, description = "The system, changed", body = ExternalSystem),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn update(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<SystemChanges>,
@@ -232,7 +334,20 @@ async fn update(
     ))
 }
 
-async fn remove(
+/// A system with entries still in the queue cannot be deleted (409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/external-systems/{name}",
+    tag = "external-systems",
+    operation_id = "delete_external_system",
+    params(("name" = String, Path, description = "The external system's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -263,7 +378,20 @@ async fn authenticate(
 }
 
 /// The system's Pending entries that nobody holds, oldest first.
-async fn entries(
+#[utoipa::path(
+    get,
+    path = "/api/v1/external-systems/{name}/entries",
+    tag = "third-party",
+    operation_id = "list_system_entries",
+    params(("name" = String, Path, description = "The external system's name"), Paging),
+    security(("system_token" = []), ("system_token_query" = [])),
+    responses(
+        (status = 200, description = "A page of entries by number", body = Page<EntryRecord>),
+        (status = 400, response = InvalidQuery),
+        (status = 401, response = Unauthorized),
+    ),
+)]
+pub(super) async fn entries(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
@@ -282,27 +410,53 @@ async fn entries(
 const DEFAULT_CLAIM_SECONDS: u64 = 300;
 const MAX_CLAIM_SECONDS: u64 = 3_600;
 
-#[derive(Deserialize, Default)]
+/// The optional body of a claim.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClaimBody {
+pub(super) struct ClaimBody {
+    /// How long the claim lasts: 1 to 3,600 seconds, 300 when absent.
+    #[schema(minimum = 1, maximum = 3600)]
     lease_seconds: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ClaimAnswer {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ClaimAnswer {
     entry: EntryRecord,
     /// Presented back when settling.
     claim: String,
     expires_at: i64,
 }
 
-async fn claim(
+/// Holds a Pending entry for the caller until the claim runs out or is settled.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-systems/{name}/entries/{number}/claim",
+    tag = "third-party",
+    operation_id = "claim_system_entry",
+    params(
+        ("name" = String, Path, description = "The external system's name"),
+        ("number" = i64, Path, description = "The entry's number"),
+    ),
+    request_body(content = Option<ClaimBody>, description = "Optional; an empty body takes the default lease"),
+    security(("system_token" = [])),
+    responses(
+        (status = 200, description = "The claim, to present when settling", body = ClaimAnswer),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn claim(
     State(state): State<AppState>,
     ApiPath((name, number)): ApiPath<(String, i64)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ClaimAnswer>, ApiError> {
     let system = authenticate(&state, &name, &headers, None).await?;
+    let body = body.map_err(body_rejection)?;
     // The body is optional: an empty one takes the default lease.
     let options: ClaimBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClaimBody::default()
@@ -328,25 +482,52 @@ async fn claim(
     }))
 }
 
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Outcome {
+pub(super) enum Outcome {
     Completed,
     Rejected,
 }
 
-#[derive(Deserialize)]
+/// How the third party's processing of an entry ended.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SettleBody {
+pub(super) struct SettleBody {
+    /// The `claim` the claim answered with.
     claim: String,
     outcome: Outcome,
+    /// Up to 64 characters; with `error_description`, required when rejected.
     error_code: Option<String>,
+    /// Up to 4,000 characters.
     error_description: Option<String>,
     /// A note kept with a completed entry, e.g. the third party's own reference.
     result: Option<String>,
 }
 
-async fn settle(
+/// Completes or rejects a claimed entry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-systems/{name}/entries/{number}/settle",
+    tag = "third-party",
+    operation_id = "settle_system_entry",
+    params(
+        ("name" = String, Path, description = "The external system's name"),
+        ("number" = i64, Path, description = "The entry's number"),
+    ),
+    request_body = SettleBody,
+    security(("system_token" = [])),
+    responses(
+        (status = 200, description = "The entry, settled", body = EntryRecord),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`claim_lost`: the claim does not hold the entry (wrong, settled already, or run out and claimed again)", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn settle(
     State(state): State<AppState>,
     ApiPath((name, number)): ApiPath<(String, i64)>,
     headers: HeaderMap,

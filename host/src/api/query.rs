@@ -6,6 +6,7 @@
 
 use axum::http::StatusCode;
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 
@@ -138,10 +139,26 @@ impl ListQuery {
 }
 
 /// A page of items and the cursor for the next (`?after=`), `null` on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The id or number of the last item when the page is full: the next page's `after`.
+    #[schema(required)]
     pub next_after: Option<i64>,
+}
+
+/// The paging parameters as the OpenAPI document describes them; [`ListQuery::paged`]
+/// reads them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Paging {
+    /// Only items after this id or number: the previous page's `next_after`.
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// At most this many items (1 to 1,000; 100 when absent).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
 }
 
 fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
