@@ -149,10 +149,12 @@ pub(super) async fn list_plugins(
 #[serde(deny_unknown_fields)]
 pub(super) struct SystemBody {
     /// 1 to 64 letters, digits, `-`, `_` or `.`: it is part of the third party's URLs.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     name: String,
     kind: SystemKind,
     /// The SHA-256 of an uploaded external-system component: required for `plugin`
     /// systems, refused for `third_party` ones.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     plugin: Option<String>,
     /// The component's settings, a JSON object; `{}` when left out.
     #[schema(value_type = Option<Object>)]
@@ -163,8 +165,10 @@ pub(super) struct SystemBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SystemChanges {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     name: Option<String>,
     kind: Option<SystemKind>,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     plugin: Option<String>,
     /// Secrets left out or sent back redacted keep their stored values while the
     /// processor stays the same.
@@ -173,6 +177,36 @@ pub(super) struct SystemChanges {
     /// Asks for a new token.
     #[serde(default)]
     generate_new_token: bool,
+}
+
+/// What a system's name may be: it is part of the third party's URLs.
+const NAME_RULE: &str = "must be 1 to 64 letters, digits, `-`, `_` or `.`";
+
+fn is_system_name(name: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    !name.is_empty() && name.len() <= 64 && name.chars().all(ok)
+}
+
+/// What names a stored component: the SHA-256 of its bytes as the upload answered it.
+pub(super) const HASH_RULE: &str =
+    "must be the SHA-256 of a plugin uploaded to /api/v1/plugins (64 lowercase hex digits)";
+
+pub(super) fn is_content_hash(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The `name` of a path. One that breaks [`NAME_RULE`] names no system, so it is a 404
+/// like an id that does not parse, without asking the database (where PostgreSQL would
+/// refuse a NUL in it as an error of its own).
+fn path_name(name: &str) -> Result<&str, ApiError> {
+    if is_system_name(name) {
+        Ok(name)
+    } else {
+        Err(
+            ApiError::not_found(format!("path parameter `name` {NAME_RULE}, not `{name}`"))
+                .with_field("name"),
+        )
+    }
 }
 
 /// Checks a system's fields: a name usable in a URL, a plugin exactly for the
@@ -184,12 +218,13 @@ fn values(
     settings: serde_json::Value,
     token: String,
 ) -> Result<SystemValues, FieldError> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
-        return Err(FieldError::new(
-            "name",
-            "must be 1 to 64 letters, digits, `-`, `_` or `.`",
-        ));
+    if !is_system_name(&name) {
+        return Err(FieldError::new("name", NAME_RULE));
+    }
+    if let Some(plugin) = &plugin
+        && !is_content_hash(plugin)
+    {
+        return Err(FieldError::new("plugin", HASH_RULE));
     }
     match (kind, &plugin) {
         (SystemKind::Plugin, None) => {
@@ -269,7 +304,7 @@ pub(super) async fn list(
     path = "/api/v1/external-systems/{name}",
     tag = "external-systems",
     operation_id = "show_external_system",
-    params(("name" = String, Path, description = "The external system's name")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
     responses(
         (status = 200, description = "The system", body = ExternalSystem),
         (status = 404, response = NotFound),
@@ -279,7 +314,7 @@ pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ExternalSystem>, ApiError> {
-    Ok(Json(state.store.external_system(&name).await?))
+    Ok(Json(state.store.external_system(path_name(&name)?).await?))
 }
 
 #[utoipa::path(
@@ -287,7 +322,7 @@ pub(super) async fn show(
     path = "/api/v1/external-systems/{name}",
     tag = "external-systems",
     operation_id = "update_external_system",
-    params(("name" = String, Path, description = "The external system's name")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
     request_body = SystemChanges,
     responses(
         (status = 200, description = "The system, changed", body = ExternalSystem),
@@ -304,7 +339,7 @@ pub(super) async fn update(
     ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<SystemChanges>,
 ) -> Result<Json<ExternalSystem>, ApiError> {
-    let current = state.store.external_system(&name).await?;
+    let current = state.store.external_system(path_name(&name)?).await?;
     let kind = changes.kind.unwrap_or(current.kind);
     let plugin = match kind {
         SystemKind::Plugin => changes.plugin.or_else(|| current.plugin.clone()),
@@ -340,7 +375,7 @@ pub(super) async fn update(
     path = "/api/v1/external-systems/{name}",
     tag = "external-systems",
     operation_id = "delete_external_system",
-    params(("name" = String, Path, description = "The external system's name")),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, response = NotFound),
@@ -351,7 +386,10 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_external_system(&name).await?;
+    state
+        .store
+        .delete_external_system(path_name(&name)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -368,6 +406,9 @@ async fn authenticate(
         )
     })?;
     // An unknown system and a wrong token look the same, so names cannot be probed.
+    if !is_system_name(name) {
+        return Err(ApiError::unauthorized("wrong external system token"));
+    }
     match state.store.external_system(name).await {
         Ok(system) if same_token(&system.token, presented) => Ok(system),
         Ok(_) | Err(crate::store::StoreError::NotFound(_)) => {
@@ -383,7 +424,7 @@ async fn authenticate(
     path = "/api/v1/external-systems/{name}/entries",
     tag = "third-party",
     operation_id = "list_system_entries",
-    params(("name" = String, Path, description = "The external system's name"), Paging),
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"), Paging),
     security(("system_token" = []), ("system_token_query" = [])),
     responses(
         (status = 200, description = "A page of entries by number", body = Page<EntryRecord>),
@@ -434,7 +475,7 @@ pub(super) struct ClaimAnswer {
     tag = "third-party",
     operation_id = "claim_system_entry",
     params(
-        ("name" = String, Path, description = "The external system's name"),
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"),
         ("number" = i64, Path, description = "The entry's number"),
     ),
     request_body(content = Option<ClaimBody>, description = "Optional; an empty body takes the default lease"),
@@ -494,6 +535,7 @@ pub(super) enum Outcome {
 #[serde(deny_unknown_fields)]
 pub(super) struct SettleBody {
     /// The `claim` the claim answered with.
+    #[schema(max_length = 64)]
     claim: String,
     outcome: Outcome,
     /// Up to 64 characters; with `error_description`, required when rejected.
@@ -511,7 +553,7 @@ pub(super) struct SettleBody {
     tag = "third-party",
     operation_id = "settle_system_entry",
     params(
-        ("name" = String, Path, description = "The external system's name"),
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"),
         ("number" = i64, Path, description = "The entry's number"),
     ),
     request_body = SettleBody,
@@ -541,6 +583,8 @@ pub(super) async fn settle(
         )),
         other => Ok(other),
     };
+    // Claims are issued as 32 hex digits; PostgreSQL would fail on a NUL in one.
+    let claim = clip("claim", Some(body.claim), 64)?.unwrap_or_default();
     let code = clip("error_code", body.error_code, 64)?;
     let description = clip("error_description", body.error_description, 4_000)?;
     let result = clip("result", body.result, 4_000)?;
@@ -567,7 +611,7 @@ pub(super) async fn settle(
     let by = format!("external system {}", system.name);
     let written = state
         .store
-        .settle_entry(number, &body.claim, &settlement, &by, None)
+        .settle_entry(number, &claim, &settlement, &by, None)
         .await?;
     if !written {
         return Err(ApiError::client(

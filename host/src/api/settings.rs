@@ -6,9 +6,11 @@ use axum::extract::State;
 
 use super::AppState;
 use super::error::ApiError;
+use super::external_systems::{HASH_RULE, is_content_hash};
 use super::extract::ApiJson;
 use super::openapi::{InvalidField, MalformedBody, TooLarge, UnsupportedMediaType};
 use super::routes::{ApiRouter, get};
+use crate::acd_groups::FieldError;
 use crate::connectors::ConnectorToken;
 use crate::queue::settings::{
     EmailSettingsInput, EmailSettingsView, SmsSettings, SmsSettingsInput,
@@ -93,6 +95,12 @@ pub(super) async fn put_sms(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<SmsSettingsInput>,
 ) -> Result<Json<SmsSettings>, ApiError> {
+    // Checked before the store looks the plugin up: PostgreSQL would fail on a NUL.
+    if let Some(Some(hash)) = &input.gateway_plugin
+        && !is_content_hash(hash)
+    {
+        return Err(FieldError::new("gateway_plugin", HASH_RULE).into());
+    }
     let current = state.store.sms_settings().await?;
     let token = ConnectorToken::generate().as_str().to_owned();
     let settings = input.apply(&current, token)?;

@@ -268,6 +268,7 @@ impl SmsSettings {
 pub struct SmsSettingsInput {
     pub enabled: bool,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub gateway_plugin: Option<Option<String>>,
     #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Value>,
