@@ -48,6 +48,7 @@ pub(super) struct GroupPatch {
     path = "/api/v1/acd-groups",
     tag = "acd-groups",
     operation_id = "create_acd_group",
+    summary = "Create an ACD group",
     request_body = GroupBody,
     responses(
         (status = 201, description = "The group, created", body = AcdGroup),
@@ -72,6 +73,7 @@ pub(super) async fn create(
     path = "/api/v1/acd-groups",
     tag = "acd-groups",
     operation_id = "list_acd_groups",
+    summary = "List ACD groups",
     responses(
         (status = 200, description = "Every group", body = Vec<AcdGroup>),
         (status = 400, response = InvalidQuery),
@@ -90,6 +92,7 @@ pub(super) async fn list(
     path = "/api/v1/acd-groups/{id}",
     tag = "acd-groups",
     operation_id = "show_acd_group",
+    summary = "Show an ACD group",
     params(("id" = i64, Path, description = "The group's id")),
     responses(
         (status = 200, description = "The group", body = AcdGroup),
@@ -109,6 +112,8 @@ pub(super) async fn show(
     path = "/api/v1/acd-groups/{id}",
     tag = "acd-groups",
     operation_id = "replace_acd_group",
+    summary = "Replace an ACD group",
+    description = "A description left out becomes empty.",
     params(("id" = i64, Path, description = "The group's id")),
     request_body = GroupBody,
     responses(
@@ -137,6 +142,7 @@ pub(super) async fn replace(
     path = "/api/v1/acd-groups/{id}",
     tag = "acd-groups",
     operation_id = "modify_acd_group",
+    summary = "Change some fields of an ACD group",
     params(("id" = i64, Path, description = "The group's id")),
     request_body = GroupPatch,
     responses(
@@ -164,6 +170,8 @@ pub(super) async fn modify(
     path = "/api/v1/acd-groups/{id}",
     tag = "acd-groups",
     operation_id = "delete_acd_group",
+    summary = "Delete an ACD group",
+    description = "A group a connector routes to cannot be deleted (409).",
     params(("id" = i64, Path, description = "The group's id")),
     responses(
         (status = 204, description = "Deleted"),

@@ -50,6 +50,8 @@ impl AppState {
     path = "/api/v1/connectors/sms",
     tag = "connectors",
     operation_id = "create_sms_connector",
+    summary = "Create an SMS connector",
+    description = "The server generates its token.",
     request_body = ConnectorInput,
     responses(
         (status = 201, description = "The connector, created, with its token", body = SmsConnector),
@@ -79,6 +81,7 @@ pub(super) async fn create(
     path = "/api/v1/connectors/sms",
     tag = "connectors",
     operation_id = "list_sms_connectors",
+    summary = "List SMS connectors",
     responses(
         (status = 200, description = "Every SMS connector", body = Vec<SmsConnector>),
         (status = 400, response = InvalidQuery),
@@ -97,6 +100,7 @@ pub(super) async fn list(
     path = "/api/v1/connectors/sms/{id}",
     tag = "connectors",
     operation_id = "show_sms_connector",
+    summary = "Show an SMS connector",
     params(("id" = i64, Path, description = "The connector's id")),
     responses(
         (status = 200, description = "The connector", body = SmsConnector),
@@ -118,6 +122,8 @@ pub(super) async fn show(
     path = "/api/v1/connectors/sms/{id}",
     tag = "connectors",
     operation_id = "replace_sms_connector",
+    summary = "Replace an SMS connector",
+    description = "Optional fields left out take their defaults, except secrets in `plugin_settings`, which keep their stored values when left out or sent back as `[redacted]`.",
     params(("id" = i64, Path, description = "The connector's id")),
     request_body = ConnectorInput,
     responses(
@@ -147,6 +153,8 @@ pub(super) async fn replace(
     path = "/api/v1/connectors/sms/{id}",
     tag = "connectors",
     operation_id = "modify_sms_connector",
+    summary = "Change some fields of an SMS connector",
+    description = "Only the fields to change; `null` clears an optional one. The result is checked as a whole, as a PUT is.",
     params(("id" = i64, Path, description = "The connector's id")),
     request_body = ConnectorPatch,
     responses(
@@ -222,6 +230,8 @@ async fn save(
     path = "/api/v1/connectors/sms/{id}",
     tag = "connectors",
     operation_id = "delete_sms_connector",
+    summary = "Delete an SMS connector",
+    description = "With its routing application versions.",
     params(("id" = i64, Path, description = "The connector's id")),
     responses(
         (status = 204, description = "Deleted, with its plugin versions"),

@@ -67,6 +67,8 @@ pub fn third_party_router() -> ApiRouter {
     path = "/api/v1/plugins",
     tag = "external-systems",
     operation_id = "upload_plugin",
+    summary = "Upload a gateway or external-system component",
+    description = "Stored by the SHA-256 of its bytes: 201 when new, 200 when these bytes were uploaded before.",
     request_body(
         description = "The component's bytes (a WebAssembly component of the gateway or external-system world)",
         content(
@@ -131,6 +133,7 @@ pub(super) async fn upload(
     path = "/api/v1/plugins",
     tag = "external-systems",
     operation_id = "list_plugins",
+    summary = "List gateway and external-system components",
     responses(
         (status = 200, description = "Every gateway and external-system component", body = Vec<QueuePlugin>),
         (status = 400, response = InvalidQuery),
@@ -187,12 +190,21 @@ fn is_system_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(ok)
 }
 
-/// What names a stored component: the SHA-256 of its bytes as the upload answered it.
-pub(super) const HASH_RULE: &str =
-    "must be the SHA-256 of a plugin uploaded to /api/v1/plugins (64 lowercase hex digits)";
-
-pub(super) fn is_content_hash(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// Refuses (in `field`) what cannot name a stored component: the SHA-256 of its bytes,
+/// as the upload answered it. Checked before the store looks the plugin up, where
+/// PostgreSQL would fail on a NUL.
+pub(super) fn check_content_hash(text: &str, field: &'static str) -> Result<(), FieldError> {
+    if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        field,
+        format!(
+            "`{}` is not the SHA-256 of a plugin uploaded to /api/v1/plugins (64 lowercase \
+             hex digits)",
+            text.escape_debug()
+        ),
+    ))
 }
 
 /// The `name` of a path. One that breaks [`NAME_RULE`] names no system, so it is a 404
@@ -221,10 +233,8 @@ fn values(
     if !is_system_name(&name) {
         return Err(FieldError::new("name", NAME_RULE));
     }
-    if let Some(plugin) = &plugin
-        && !is_content_hash(plugin)
-    {
-        return Err(FieldError::new("plugin", HASH_RULE));
+    if let Some(plugin) = &plugin {
+        check_content_hash(plugin, "plugin")?;
     }
     match (kind, &plugin) {
         (SystemKind::Plugin, None) => {
@@ -256,6 +266,8 @@ fn values(
     path = "/api/v1/external-systems",
     tag = "external-systems",
     operation_id = "create_external_system",
+    summary = "Create an external system",
+    description = "The server generates its token.",
     request_body = SystemBody,
     responses(
         (status = 201, description = "The system, created, with its token", body = ExternalSystem),
@@ -286,6 +298,7 @@ pub(super) async fn create(
     path = "/api/v1/external-systems",
     tag = "external-systems",
     operation_id = "list_external_systems",
+    summary = "List external systems",
     responses(
         (status = 200, description = "Every external system", body = Vec<ExternalSystem>),
         (status = 400, response = InvalidQuery),
@@ -304,6 +317,7 @@ pub(super) async fn list(
     path = "/api/v1/external-systems/{name}",
     tag = "external-systems",
     operation_id = "show_external_system",
+    summary = "Show an external system",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
     responses(
         (status = 200, description = "The system", body = ExternalSystem),
@@ -322,6 +336,7 @@ pub(super) async fn show(
     path = "/api/v1/external-systems/{name}",
     tag = "external-systems",
     operation_id = "update_external_system",
+    summary = "Change an external system",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
     request_body = SystemChanges,
     responses(
@@ -375,6 +390,8 @@ pub(super) async fn update(
     path = "/api/v1/external-systems/{name}",
     tag = "external-systems",
     operation_id = "delete_external_system",
+    summary = "Delete an external system",
+    description = "A system with entries still in the queue cannot be deleted (409).",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
     responses(
         (status = 204, description = "Deleted"),
@@ -424,6 +441,8 @@ async fn authenticate(
     path = "/api/v1/external-systems/{name}/entries",
     tag = "third-party",
     operation_id = "list_system_entries",
+    summary = "List the system's unclaimed Pending entries",
+    description = "Oldest first.",
     params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"), Paging),
     security(("system_token" = []), ("system_token_query" = [])),
     responses(
@@ -474,6 +493,8 @@ pub(super) struct ClaimAnswer {
     path = "/api/v1/external-systems/{name}/entries/{number}/claim",
     tag = "third-party",
     operation_id = "claim_system_entry",
+    summary = "Claim a Pending entry",
+    description = "Holds it for the caller until the claim runs out or is settled.",
     params(
         ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"),
         ("number" = i64, Path, description = "The entry's number"),
@@ -552,6 +573,7 @@ pub(super) struct SettleBody {
     path = "/api/v1/external-systems/{name}/entries/{number}/settle",
     tag = "third-party",
     operation_id = "settle_system_entry",
+    summary = "Complete or reject a claimed entry",
     params(
         ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"),
         ("number" = i64, Path, description = "The entry's number"),

@@ -62,6 +62,7 @@ enum Shape {
     path = "/api/v1/sms/inbound",
     tag = "gateways",
     operation_id = "receive_sms",
+    summary = "Receive an inbound SMS",
     description = "An inbound SMS, posted by a gateway as JSON or as a Twilio-style form. \
                    The token is the connector's of the `to` number; a connector that does not \
                    require it takes posts without one. The answer comes in the post's dialect: \

@@ -40,6 +40,7 @@ pub(super) struct InteractionSummary {
     path = "/api/v1/interactions",
     tag = "interactions",
     operation_id = "list_interactions",
+    summary = "List interactions",
     params(
         Paging,
         ("acd_group" = Option<i64>, Query, description = "Only this ACD group's interactions; an unknown group is 404"),
@@ -98,6 +99,7 @@ pub(super) struct InteractionDetail {
     path = "/api/v1/interactions/{id}",
     tag = "interactions",
     operation_id = "show_interaction",
+    summary = "Show an interaction with its message",
     params(("id" = i64, Path, description = "The interaction's id")),
     responses(
         (status = 200, description = "The interaction with its message", body = InteractionDetail),
@@ -121,6 +123,8 @@ pub(super) async fn show(
     path = "/api/v1/messages",
     tag = "interactions",
     operation_id = "list_messages",
+    summary = "List inbound messages",
+    description = "Every inbound message, including those rejected or dropped, which have no interaction.",
     params(
         Paging,
         ("connector" = Option<i64>, Query, description = "Only messages to this connector"),
@@ -162,6 +166,7 @@ pub(super) async fn list_messages(
     path = "/api/v1/messages/{id}",
     tag = "interactions",
     operation_id = "show_message",
+    summary = "Show an inbound message",
     params(("id" = i64, Path, description = "The message's id")),
     responses(
         (status = 200, description = "The message with its activity log and routing record", body = MessageView),

@@ -16,6 +16,7 @@ use crate::metrics::CONTENT_TYPE;
     path = "/metrics",
     tag = "meta",
     operation_id = "metrics",
+    summary = "Prometheus metrics",
     security(()),
     responses((status = 200, description = "Every metric, in the OpenMetrics text format",
         content((String = "application/openmetrics-text")))),

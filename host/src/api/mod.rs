@@ -229,6 +229,8 @@ enum HealthStatus {
     path = "/healthz",
     tag = "meta",
     operation_id = "healthz",
+    summary = "Health",
+    description = "Healthy means able to serve requests, which needs the database.",
     security(()),
     responses(
         (status = 200, description = "The server can serve requests", body = Health),

@@ -31,6 +31,7 @@ pub fn router() -> ApiRouter {
     path = "/api/v1/openapi.json",
     tag = "meta",
     operation_id = "openapi",
+    summary = "This OpenAPI document",
     security(()),
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)),
 )]

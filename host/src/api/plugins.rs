@@ -58,6 +58,8 @@ const COMPONENT_TYPES: [&str; 2] = ["application/wasm", "application/octet-strea
     path = "/api/v1/connectors/sms/{id}/plugins",
     tag = "connectors",
     operation_id = "upload_routing_application",
+    summary = "Upload a routing application",
+    description = "A new version, active if `activate` says so (by default only when the connector has no active version). The same bytes uploaded again answer 200 with the version they are.",
     params(("id" = i64, Path, description = "The connector's id"), UploadOptions),
     request_body(
         description = "The component's bytes (a WebAssembly component of the routing-application world)",
@@ -180,6 +182,7 @@ async fn takes_routing_applications(state: &AppState, connector: i64) -> Result<
     path = "/api/v1/connectors/sms/{id}/plugins",
     tag = "connectors",
     operation_id = "list_routing_applications",
+    summary = "List a connector's routing application versions",
     params(("id" = i64, Path, description = "The connector's id")),
     responses(
         (status = 200, description = "The connector's versions, oldest first", body = Vec<PluginVersion>),
@@ -201,6 +204,7 @@ pub(super) async fn list(
     path = "/api/v1/connectors/sms/{id}/plugins/{version}/activate",
     tag = "connectors",
     operation_id = "activate_routing_application",
+    summary = "Activate a routing application version",
     params(
         ("id" = i64, Path, description = "The connector's id"),
         ("version" = i64, Path, description = "The version to route with from now on"),
@@ -230,6 +234,7 @@ pub(super) async fn activate(
     path = "/api/v1/connectors/sms/{id}/plugins/rollback",
     tag = "connectors",
     operation_id = "roll_back_routing_application",
+    summary = "Roll back to the previously active version",
     params(("id" = i64, Path, description = "The connector's id")),
     responses(
         (status = 200, description = "The version active again", body = PluginVersion),

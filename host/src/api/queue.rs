@@ -37,6 +37,8 @@ const ADMIN: &str = "admin api";
     path = "/api/v1/communications",
     tag = "queue",
     operation_id = "create_communication",
+    summary = "Create a communication",
+    description = "It becomes a Pending queue entry if seed 000 lets it in.",
     request_body = CommunicationInput,
     responses(
         (status = 201, description = "The queue entry, Pending", body = EntryRecord),
@@ -70,6 +72,7 @@ pub(super) async fn create(
     path = "/api/v1/queue",
     tag = "queue",
     operation_id = "list_queue_entries",
+    summary = "List queue entries",
     params(
         Paging,
         ("state" = Option<LifeCycleState>, Query, description = "Only entries in this life-cycle state"),
@@ -115,6 +118,7 @@ pub(super) async fn list(
     path = "/api/v1/queue/{number}",
     tag = "queue",
     operation_id = "show_queue_entry",
+    summary = "Show a queue entry",
     params(("number" = i64, Path, description = "The entry's number")),
     responses(
         (status = 200, description = "The entry with its activity log", body = EntryRecord),
@@ -134,6 +138,8 @@ pub(super) async fn show(
     path = "/api/v1/queue/{number}",
     tag = "queue",
     operation_id = "remove_queue_entry",
+    summary = "Remove a completed queue entry",
+    description = "Completed becomes Completed and Removed (seed 000).",
     params(("number" = i64, Path, description = "The entry's number")),
     responses(
         (status = 200, description = "The entry, Completed and Removed", body = EntryRecord),
@@ -154,6 +160,7 @@ pub(super) async fn remove(
     path = "/api/v1/queue/{number}/process",
     tag = "queue",
     operation_id = "process_queue_entry",
+    summary = "Process one Pending entry now",
     params(("number" = i64, Path, description = "The entry's number")),
     responses(
         (status = 200, description = "The entry after processing", body = EntryRecord),
@@ -184,6 +191,7 @@ pub(super) async fn process_one(
     path = "/api/v1/queue/process",
     tag = "queue",
     operation_id = "process_queue",
+    summary = "Process every due Pending entry now",
     responses(
         (status = 200, description = "How many entries were processed, by the text status each ended in", body = Summary),
     ),

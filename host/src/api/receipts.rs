@@ -115,6 +115,7 @@ impl ReceiptAnswer {
     path = "/api/v1/sms/receipts",
     tag = "gateways",
     operation_id = "receive_receipt",
+    summary = "Receive a delivery receipt",
     description = "A delivery receipt, posted by the SMS gateway as JSON or as a Twilio-style \
                    status callback, with the receipt token of the SMS settings.",
     request_body(content(

@@ -6,11 +6,10 @@ use axum::extract::State;
 
 use super::AppState;
 use super::error::ApiError;
-use super::external_systems::{HASH_RULE, is_content_hash};
+use super::external_systems::check_content_hash;
 use super::extract::ApiJson;
 use super::openapi::{InvalidField, MalformedBody, TooLarge, UnsupportedMediaType};
 use super::routes::{ApiRouter, get};
-use crate::acd_groups::FieldError;
 use crate::connectors::ConnectorToken;
 use crate::queue::settings::{
     EmailSettingsInput, EmailSettingsView, SmsSettings, SmsSettingsInput,
@@ -27,6 +26,8 @@ pub fn router() -> ApiRouter {
     path = "/api/v1/settings/email",
     tag = "settings",
     operation_id = "show_email_settings",
+    summary = "Show the email server settings",
+    description = "The password is never shown (`password_set`).",
     responses((status = 200, description = "The email server settings, without the password", body = EmailSettingsView)),
 )]
 pub(super) async fn email(
@@ -42,6 +43,8 @@ pub(super) async fn email(
     path = "/api/v1/settings/email",
     tag = "settings",
     operation_id = "put_email_settings",
+    summary = "Set the email server settings",
+    description = "Fields left out keep their value, except `port`, which follows `tls` unless given; `password: null` removes the password.",
     request_body = EmailSettingsInput,
     responses(
         (status = 200, description = "The settings, stored", body = EmailSettingsView),
@@ -69,6 +72,8 @@ pub(super) async fn put_email(
     path = "/api/v1/settings/sms",
     tag = "settings",
     operation_id = "show_sms_settings",
+    summary = "Show the SMS gateway settings",
+    description = "Secrets in the gateway plugin's settings are redacted; the receipt token is shown, for configuring the gateway's status callbacks.",
     responses((status = 200, description = "The SMS gateway settings, secrets redacted", body = SmsSettings)),
 )]
 pub(super) async fn sms(State(state): State<AppState>) -> Result<Json<SmsSettings>, ApiError> {
@@ -82,6 +87,8 @@ pub(super) async fn sms(State(state): State<AppState>) -> Result<Json<SmsSetting
     path = "/api/v1/settings/sms",
     tag = "settings",
     operation_id = "put_sms_settings",
+    summary = "Set the SMS gateway settings",
+    description = "Fields left out keep their value; the receipt token is generated when there is none yet or `generate_new_receipt_token` asks for a new one.",
     request_body = SmsSettingsInput,
     responses(
         (status = 200, description = "The settings, stored", body = SmsSettings),
@@ -95,11 +102,8 @@ pub(super) async fn put_sms(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<SmsSettingsInput>,
 ) -> Result<Json<SmsSettings>, ApiError> {
-    // Checked before the store looks the plugin up: PostgreSQL would fail on a NUL.
-    if let Some(Some(hash)) = &input.gateway_plugin
-        && !is_content_hash(hash)
-    {
-        return Err(FieldError::new("gateway_plugin", HASH_RULE).into());
+    if let Some(Some(hash)) = &input.gateway_plugin {
+        check_content_hash(hash, "gateway_plugin")?;
     }
     let current = state.store.sms_settings().await?;
     let token = ConnectorToken::generate().as_str().to_owned();
