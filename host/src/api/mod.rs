@@ -112,9 +112,9 @@ pub enum Access {
     ThirdParty,
 }
 
-/// Every route, in the groups that get the same middleware. Both [`router`] and
-/// [`route_table`] destructure this whole, so a new group cannot be served without
-/// being listed (or listed without being served).
+/// Every route, in the groups that get the same middleware. [`router`] serves what
+/// [`route_table`] lists because both are built from this, and each group's middleware
+/// follows from its [`Access`], which the OpenAPI document's security follows too.
 struct Groups {
     /// Outside [`PREFIX`].
     outside: ApiRouter,
