@@ -2,7 +2,8 @@
 # Installs what plugins/build.sh and tests/run.sh need on a fresh Debian machine (see
 # docs/plugins.md): Debian's rustc-web for Rust guests (with its rustfmt and clippy for
 # CI's checks of the plugin workspace), wasm-tools and componentize-py in a project venv,
-# componentize-js from npm, aiosmtpd (the tests' SMTP server) into the same venv, and a
+# componentize-js from npm, aiosmtpd (the tests' SMTP server) and Schemathesis into the
+# same venv with what tests/schemathesis.sh runs it with (curl, socat, iproute2), and a
 # PostgreSQL server for the second run of the end-to-end tests.
 # Idempotent: on a machine that has them it only checks.
 set -euo pipefail
@@ -43,6 +44,23 @@ fi
 if ! .venv-tools/bin/python -c 'import aiosmtpd' 2>/dev/null; then
   echo "installing aiosmtpd into .venv-tools (the tests' SMTP server)"
   .venv-tools/bin/pip install -q --disable-pip-version-check aiosmtpd==1.4.6
+fi
+
+# Schemathesis checks the server against its own OpenAPI document (tests/schemathesis.sh),
+# which seeds it with curl and runs it in a network namespace bridged to PostgreSQL by
+# socat. Pinned: a new release may generate other requests.
+schemathesis_version=4.32.5
+if ! .venv-tools/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('schemathesis') != '$schemathesis_version')" 2>/dev/null; then
+  echo "installing schemathesis $schemathesis_version into .venv-tools"
+  .venv-tools/bin/pip install -q --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v socat >/dev/null 2>&1 || missing+=(socat)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "installing ${missing[*]} (tests/schemathesis.sh)"
+  apt_install "${missing[@]}"
 fi
 
 if [ ! -d plugins/keyword-router-js/node_modules/@bytecodealliance/componentize-js ]; then

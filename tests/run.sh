@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs the guest toolchains if they are missing, builds
 # every plugin from source, then runs the whole test suite, and the end-to-end suite a
-# second time on PostgreSQL (the first run's server tests use SQLite).
+# second time on PostgreSQL (the first run's server tests use SQLite), and last
+# Schemathesis against the server on both (tests/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .ci/install-toolchains.sh
@@ -10,3 +11,4 @@ plugins/build.sh
 (cd plugins && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc /usr/bin/cargo test --locked --quiet)
 cargo test --workspace
 SWITCHYARD_TEST_DATABASE=postgres cargo test -p switchyard-tests
+tests/schemathesis.sh

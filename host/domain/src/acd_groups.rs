@@ -97,7 +97,7 @@ pub fn validate_description(description: &str) -> Result<(), FieldError> {
 }
 
 /// A stored ACD group, as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AcdGroup {
     pub id: i64,
     pub name: String,

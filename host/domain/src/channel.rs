@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// SMS, email or DEVICE (commands for a conditional-access system and the like).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Sms,

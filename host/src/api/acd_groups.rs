@@ -1,19 +1,23 @@
 //! `/api/v1/acd-groups`: create, list, get, update and delete ACD groups.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
+use super::openapi::{
+    Conflict, InvalidField, InvalidQuery, MalformedBody, NotFound, TooLarge, UnsupportedMediaType,
+};
 use super::query::ListQuery;
+use super::routes::{ApiRouter, get};
 use crate::domain::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route("/acd-groups", get(list).post(create))
         .route(
             "/acd-groups/{id}",
@@ -22,22 +26,40 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The body of POST and PUT: the whole group.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GroupBody {
+pub(super) struct GroupBody {
+    /// 1 to 128 characters, no control characters, no whitespace at either end.
     name: String,
+    /// Up to 1,024 characters; line breaks and tabs allowed. Empty when left out.
     description: Option<String>,
 }
 
 /// The body of PATCH: only the fields to change.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GroupPatch {
+pub(super) struct GroupPatch {
     name: Option<String>,
     description: Option<String>,
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/api/v1/acd-groups",
+    tag = "acd-groups",
+    operation_id = "create_acd_group",
+    summary = "Create an ACD group",
+    request_body = GroupBody,
+    responses(
+        (status = 201, description = "The group, created", body = AcdGroup),
+        (status = 400, response = MalformedBody),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<(StatusCode, Json<AcdGroup>), ApiError> {
@@ -46,7 +68,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/acd-groups",
+    tag = "acd-groups",
+    operation_id = "list_acd_groups",
+    summary = "List ACD groups",
+    responses(
+        (status = 200, description = "Every group", body = Vec<AcdGroup>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<AcdGroup>>, ApiError> {
@@ -54,7 +87,19 @@ async fn list(
     Ok(Json(state.store.list_acd_groups().await?))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/api/v1/acd-groups/{id}",
+    tag = "acd-groups",
+    operation_id = "show_acd_group",
+    summary = "Show an ACD group",
+    params(("id" = i64, Path, description = "The group's id")),
+    responses(
+        (status = 200, description = "The group", body = AcdGroup),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<AcdGroup>, ApiError> {
@@ -62,7 +107,26 @@ async fn show(
 }
 
 /// PUT replaces the group: a description left out becomes empty.
-async fn replace(
+#[utoipa::path(
+    put,
+    path = "/api/v1/acd-groups/{id}",
+    tag = "acd-groups",
+    operation_id = "replace_acd_group",
+    summary = "Replace an ACD group",
+    description = "A description left out becomes empty.",
+    params(("id" = i64, Path, description = "The group's id")),
+    request_body = GroupBody,
+    responses(
+        (status = 200, description = "The group, changed", body = AcdGroup),
+        (status = 400, response = MalformedBody),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn replace(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<GroupBody>,
@@ -72,7 +136,26 @@ async fn replace(
     Ok(Json(state.store.update_acd_group(id, &changes).await?))
 }
 
-async fn modify(
+/// PATCH changes the fields it names.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/acd-groups/{id}",
+    tag = "acd-groups",
+    operation_id = "modify_acd_group",
+    summary = "Change some fields of an ACD group",
+    params(("id" = i64, Path, description = "The group's id")),
+    request_body = GroupPatch,
+    responses(
+        (status = 200, description = "The group, changed", body = AcdGroup),
+        (status = 400, response = MalformedBody),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn modify(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<GroupPatch>,
@@ -81,7 +164,22 @@ async fn modify(
     Ok(Json(state.store.update_acd_group(id, &changes).await?))
 }
 
-async fn remove(
+/// A group a connector routes to cannot be deleted (409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/acd-groups/{id}",
+    tag = "acd-groups",
+    operation_id = "delete_acd_group",
+    summary = "Delete an ACD group",
+    description = "A group a connector routes to cannot be deleted (409).",
+    params(("id" = i64, Path, description = "The group's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {

@@ -3,35 +3,40 @@
 //! admins; and, authenticated by the system's own token, the web API a third party
 //! uses to list, claim and settle its entries.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath, parse_json};
+use super::extract::{ApiJson, ApiPath, body_rejection, parse_json};
 use super::inbound::presented_token;
+use super::openapi::{
+    Conflict, ErrorBody, InvalidField, InvalidQuery, MalformedBody, NotFound, TooLarge,
+    Unauthorized, UnsupportedMediaType,
+};
 use super::plugins::component_bytes;
-use super::query::{ListQuery, Page};
+use super::query::{ListQuery, Page, Paging};
+use super::routes::{ApiRouter, get, post};
 use crate::domain::acd_groups::FieldError;
 use crate::domain::connectors::inbound::same_token;
 use crate::domain::queue::record::QueuePlugin;
-use crate::domain::queue::systems::{SystemChanges, SystemInput};
+use crate::domain::queue::systems::{NAME_RULE, SystemChanges, SystemInput, is_system_name};
 use crate::domain::queue::{EntryRecord, ExternalSystem, Settlement, TextStatus};
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
 
 /// Admin routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route(
             "/plugins",
             get(list_plugins)
                 .post(upload)
-                .layer(DefaultBodyLimit::max(MAX_COMPONENT_SIZE)),
+                .body_limit(MAX_COMPONENT_SIZE),
         )
         .route("/external-systems", get(list).post(create))
         .route(
@@ -41,8 +46,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Routes for third parties, which present their system's token.
-pub fn third_party_router() -> Router<AppState> {
-    Router::new()
+pub fn third_party_router() -> ApiRouter {
+    ApiRouter::new()
         .route("/external-systems/{name}/entries", get(entries))
         .route(
             "/external-systems/{name}/entries/{number}/claim",
@@ -54,7 +59,32 @@ pub fn third_party_router() -> Router<AppState> {
         )
 }
 
-async fn upload(
+/// Uploads a gateway or external-system component, stored by the SHA-256 of its bytes:
+/// 201 when new, 200 when these bytes were uploaded before.
+#[utoipa::path(
+    post,
+    path = "/api/v1/plugins",
+    tag = "external-systems",
+    operation_id = "upload_plugin",
+    summary = "Upload a gateway or external-system component",
+    description = "Stored by the SHA-256 of its bytes: 201 when new, 200 when these bytes were uploaded before.",
+    request_body(
+        description = "The component's bytes (a WebAssembly component of the gateway or external-system world)",
+        content(
+            (Vec<u8> = "application/wasm"),
+            (Vec<u8> = "application/octet-stream"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Stored", body = QueuePlugin),
+        (status = 200, description = "Stored before", body = QueuePlugin),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`invalid_plugin`: not a component the host can run as a gateway or external system", body = ErrorBody),
+    ),
+)]
+pub(super) async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -97,7 +127,18 @@ async fn upload(
     Ok((status, Json(stored)))
 }
 
-async fn list_plugins(
+#[utoipa::path(
+    get,
+    path = "/api/v1/plugins",
+    tag = "external-systems",
+    operation_id = "list_plugins",
+    summary = "List gateway and external-system components",
+    responses(
+        (status = 200, description = "Every gateway and external-system component", body = Vec<QueuePlugin>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list_plugins(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<QueuePlugin>>, ApiError> {
@@ -105,7 +146,38 @@ async fn list_plugins(
     Ok(Json(state.store.list_queue_plugins().await?))
 }
 
-async fn create(
+/// The `name` of a path. One that breaks [`NAME_RULE`] names no system, so it is a 404
+/// like an id that does not parse, without asking the database (where PostgreSQL would
+/// refuse a NUL in it as an error of its own).
+fn path_name(name: &str) -> Result<&str, ApiError> {
+    if is_system_name(name) {
+        Ok(name)
+    } else {
+        Err(
+            ApiError::not_found(format!("path parameter `name` {NAME_RULE}, not `{name}`"))
+                .with_field("name"),
+        )
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-systems",
+    tag = "external-systems",
+    operation_id = "create_external_system",
+    summary = "Create an external system",
+    description = "The server generates its token.",
+    request_body = SystemInput,
+    responses(
+        (status = 201, description = "The system, created, with its token", body = ExternalSystem),
+        (status = 409, response = Conflict),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<SystemInput>,
 ) -> Result<(StatusCode, Json<ExternalSystem>), ApiError> {
@@ -114,7 +186,18 @@ async fn create(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/external-systems",
+    tag = "external-systems",
+    operation_id = "list_external_systems",
+    summary = "List external systems",
+    responses(
+        (status = 200, description = "Every external system", body = Vec<ExternalSystem>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<ExternalSystem>>, ApiError> {
@@ -122,30 +205,78 @@ async fn list(
     Ok(Json(state.store.list_external_systems().await?))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/api/v1/external-systems/{name}",
+    tag = "external-systems",
+    operation_id = "show_external_system",
+    summary = "Show an external system",
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
+    responses(
+        (status = 200, description = "The system", body = ExternalSystem),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ExternalSystem>, ApiError> {
-    Ok(Json(state.store.external_system(&name).await?))
+    Ok(Json(state.store.external_system(path_name(&name)?).await?))
 }
 
-async fn update(
+#[utoipa::path(
+    put,
+    path = "/api/v1/external-systems/{name}",
+    tag = "external-systems",
+    operation_id = "update_external_system",
+    summary = "Change an external system",
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
+    request_body = SystemChanges,
+    responses(
+        (status = 200, description = "The system, changed", body = ExternalSystem),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn update(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiJson(changes): ApiJson<SystemChanges>,
 ) -> Result<Json<ExternalSystem>, ApiError> {
-    let current = state.store.external_system(&name).await?;
+    let current = state.store.external_system(path_name(&name)?).await?;
     let values = changes.apply_to(current)?;
     Ok(Json(
         state.store.update_external_system(&name, &values).await?,
     ))
 }
 
-async fn remove(
+/// A system with entries still in the queue cannot be deleted (409).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/external-systems/{name}",
+    tag = "external-systems",
+    operation_id = "delete_external_system",
+    summary = "Delete an external system",
+    description = "A system with entries still in the queue cannot be deleted (409).",
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_external_system(&name).await?;
+    state
+        .store
+        .delete_external_system(path_name(&name)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,6 +293,9 @@ async fn authenticate(
         )
     })?;
     // An unknown system and a wrong token look the same, so names cannot be probed.
+    if !is_system_name(name) {
+        return Err(ApiError::unauthorized("wrong external system token"));
+    }
     match state.store.external_system(name).await {
         Ok(system) if same_token(&system.token, presented) => Ok(system),
         Ok(_) | Err(crate::store::StoreError::NotFound(_)) => {
@@ -172,7 +306,22 @@ async fn authenticate(
 }
 
 /// The system's Pending entries that nobody holds, oldest first.
-async fn entries(
+#[utoipa::path(
+    get,
+    path = "/api/v1/external-systems/{name}/entries",
+    tag = "third-party",
+    operation_id = "list_system_entries",
+    summary = "List the system's unclaimed Pending entries",
+    description = "Oldest first.",
+    params(("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"), Paging),
+    security(("system_token" = []), ("system_token_query" = [])),
+    responses(
+        (status = 200, description = "A page of entries by number", body = Page<EntryRecord>),
+        (status = 400, response = InvalidQuery),
+        (status = 401, response = Unauthorized),
+    ),
+)]
+pub(super) async fn entries(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     headers: HeaderMap,
@@ -191,27 +340,55 @@ async fn entries(
 const DEFAULT_CLAIM_SECONDS: u64 = 300;
 const MAX_CLAIM_SECONDS: u64 = 3_600;
 
-#[derive(Deserialize, Default)]
+/// The optional body of a claim.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ClaimBody {
+pub(super) struct ClaimBody {
+    /// How long the claim lasts: 1 to 3,600 seconds, 300 when absent.
+    #[schema(minimum = 1, maximum = 3600)]
     lease_seconds: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ClaimAnswer {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ClaimAnswer {
     entry: EntryRecord,
     /// Presented back when settling.
     claim: String,
     expires_at: i64,
 }
 
-async fn claim(
+/// Holds a Pending entry for the caller until the claim runs out or is settled.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-systems/{name}/entries/{number}/claim",
+    tag = "third-party",
+    operation_id = "claim_system_entry",
+    summary = "Claim a Pending entry",
+    description = "Holds it for the caller until the claim runs out or is settled.",
+    params(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"),
+        ("number" = i64, Path, description = "The entry's number"),
+    ),
+    request_body(content = Option<ClaimBody>, description = "Optional; an empty body takes the default lease"),
+    security(("system_token" = [])),
+    responses(
+        (status = 200, description = "The claim, to present when settling", body = ClaimAnswer),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn claim(
     State(state): State<AppState>,
     ApiPath((name, number)): ApiPath<(String, i64)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ClaimAnswer>, ApiError> {
     let system = authenticate(&state, &name, &headers, None).await?;
+    let body = body.map_err(body_rejection)?;
     // The body is optional: an empty one takes the default lease.
     let options: ClaimBody = if body.iter().all(u8::is_ascii_whitespace) {
         ClaimBody::default()
@@ -237,25 +414,54 @@ async fn claim(
     }))
 }
 
-#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
-enum Outcome {
+pub(super) enum Outcome {
     Completed,
     Rejected,
 }
 
-#[derive(Deserialize)]
+/// How the third party's processing of an entry ended.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SettleBody {
+pub(super) struct SettleBody {
+    /// The `claim` the claim answered with.
+    #[schema(max_length = 64)]
     claim: String,
     outcome: Outcome,
+    /// Up to 64 characters; with `error_description`, required when rejected.
     error_code: Option<String>,
+    /// Up to 4,000 characters.
     error_description: Option<String>,
     /// A note kept with a completed entry, e.g. the third party's own reference.
     result: Option<String>,
 }
 
-async fn settle(
+/// Completes or rejects a claimed entry.
+#[utoipa::path(
+    post,
+    path = "/api/v1/external-systems/{name}/entries/{number}/settle",
+    tag = "third-party",
+    operation_id = "settle_system_entry",
+    summary = "Complete or reject a claimed entry",
+    params(
+        ("name" = String, Path, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The external system's name"),
+        ("number" = i64, Path, description = "The entry's number"),
+    ),
+    request_body = SettleBody,
+    security(("system_token" = [])),
+    responses(
+        (status = 200, description = "The entry, settled", body = EntryRecord),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`claim_lost`: the claim does not hold the entry (wrong, settled already, or run out and claimed again)", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+    ),
+)]
+pub(super) async fn settle(
     State(state): State<AppState>,
     ApiPath((name, number)): ApiPath<(String, i64)>,
     headers: HeaderMap,
@@ -269,6 +475,8 @@ async fn settle(
         )),
         other => Ok(other),
     };
+    // Claims are issued as 32 hex digits; PostgreSQL would fail on a NUL in one.
+    let claim = clip("claim", Some(body.claim), 64)?.unwrap_or_default();
     let code = clip("error_code", body.error_code, 64)?;
     let description = clip("error_description", body.error_description, 4_000)?;
     let result = clip("result", body.result, 4_000)?;
@@ -295,7 +503,7 @@ async fn settle(
     let by = format!("external system {}", system.name);
     let written = state
         .store
-        .settle_entry(number, &body.claim, &settlement, &by, None)
+        .settle_entry(number, &claim, &settlement, &by, None)
         .await?;
     if !written {
         return Err(ApiError::client(

@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,18 +32,24 @@ where
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::client(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "the request body is larger than the server accepts",
-                )
-            } else {
-                ApiError::client(e.status(), "bad_request", e.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(Self)
+    }
+}
+
+/// A body that could not be read: 413 `body_too_large` past the size limit, else 400
+/// `bad_request` (a connection that broke off mid-body, say).
+pub fn body_rejection(e: BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        )
+    } else {
+        ApiError::client(e.status(), "bad_request", e.body_text())
     }
 }
 

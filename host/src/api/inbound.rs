@@ -7,27 +7,44 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Form, Json, Router};
-use serde::Deserialize;
-use serde_json::json;
+use axum::{Form, Json};
+use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tracing::field::Empty;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, field_error};
+use super::openapi::{
+    InvalidField, MalformedBody, TooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
+};
+use super::routes::{ApiRouter, post};
 use crate::domain::channel::Channel;
 use crate::domain::connectors::inbound::{
     InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for,
 };
+use crate::domain::routing::outcome::MessageState;
 use crate::routing::pipeline::IngestError;
 use crate::store::messages::NewInbound;
 use crate::store::now_ms;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/sms/inbound", post(receive))
+pub fn router() -> ApiRouter {
+    ApiRouter::new().route("/sms/inbound", post(receive))
 }
+
+/// The JSON answer to a post.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Accepted {
+    /// The stored message's id (`GET /api/v1/messages/{id}`).
+    id: i64,
+    state: MessageState,
+    /// Whether this was a retry of a message stored before (same gateway message id).
+    duplicate: bool,
+}
+
+/// What the form dialect is answered with: empty TwiML, which sends nothing back.
+const TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>";
 
 #[derive(Deserialize)]
 pub(super) struct TokenQuery {
@@ -42,7 +59,37 @@ enum Shape {
 
 /// Handles one post inside its `ingest` span, which gains the gateway's message id,
 /// the connector and the stored id as they become known, and counts the result.
-async fn receive(
+#[utoipa::path(
+    post,
+    path = "/api/v1/sms/inbound",
+    tag = "gateways",
+    operation_id = "receive_sms",
+    summary = "Receive an inbound SMS",
+    description = "An inbound SMS, posted by a gateway as JSON or as a Twilio-style form. \
+                   The token is the connector's of the `to` number; a connector that does not \
+                   require it takes posts without one. The answer comes in the post's dialect: \
+                   JSON for JSON, empty TwiML for the form.",
+    request_body(content(
+        (JsonSms = "application/json"),
+        (TwilioSms = "application/x-www-form-urlencoded"),
+    )),
+    security(("connector_token" = []), ("connector_token_query" = []), ()),
+    responses(
+        (status = 202, description = "Stored; routed after this answer",
+            headers(("x-switchyard-message-id" = i64, description = "The stored message's id")),
+            content((Accepted = "application/json"), (String = "text/xml", example = json!(TWIML)))),
+        (status = 200, description = "A retry of a stored message: nothing new was stored",
+            headers(("x-switchyard-message-id" = i64, description = "The stored message's id")),
+            content((Accepted = "application/json"), (String = "text/xml", example = json!(TWIML)))),
+        (status = 400, response = MalformedBody),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = InvalidField),
+        (status = 503, response = Unavailable),
+    ),
+)]
+pub(super) async fn receive(
     State(state): State<AppState>,
     query: Result<Query<TokenQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
@@ -140,18 +187,18 @@ async fn accept(
     let mut response = match shape {
         Shape::Json => (
             status,
-            Json(json!({
-                "id": stored.id,
-                "state": stored.state,
-                "duplicate": stored.duplicate,
-            })),
+            Json(Accepted {
+                id: stored.id,
+                state: stored.state,
+                duplicate: stored.duplicate,
+            }),
         )
             .into_response(),
         // Twilio reads the reply as TwiML; an empty response sends nothing back.
         Shape::Form => (
             status,
             [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+            TWIML,
         )
             .into_response(),
     };

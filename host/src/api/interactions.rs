@@ -2,22 +2,24 @@
 //! activity log and routing record) and `/api/v1/messages` (every inbound message,
 //! including those rejected or dropped, which have no interaction).
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiPath;
-use super::query::{ListQuery, Page};
+use super::openapi::{InvalidQuery, NotFound};
+use super::query::{ListQuery, Page, Paging};
+use super::routes::{ApiRouter, get};
 use crate::domain::interactions::{
     Interaction, InteractionFilter, InteractionState, MessageFilter, MessageSummary, MessageView,
 };
 use crate::domain::routing::outcome::MessageState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route("/interactions", get(list))
         .route("/interactions/{id}", get(show))
         .route("/messages", get(list_messages))
@@ -26,14 +28,31 @@ pub fn router() -> Router<AppState> {
 
 /// A list item: the interaction without its message, which the detail
 /// (`GET /interactions/{id}`) adds; `summary: true` says so.
-#[derive(Serialize)]
-struct InteractionSummary {
+#[derive(Serialize, ToSchema)]
+pub(super) struct InteractionSummary {
     #[serde(flatten)]
     interaction: Interaction,
     summary: bool,
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/interactions",
+    tag = "interactions",
+    operation_id = "list_interactions",
+    summary = "List interactions",
+    params(
+        Paging,
+        ("acd_group" = Option<i64>, Query, description = "Only this ACD group's interactions; an unknown group is 404"),
+        ("state" = Option<InteractionState>, Query, description = "Only interactions in this state"),
+    ),
+    responses(
+        (status = 200, description = "A page of interactions, oldest first, without their messages", body = Page<InteractionSummary>),
+        (status = 400, response = InvalidQuery),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Page<InteractionSummary>>, ApiError> {
@@ -68,14 +87,26 @@ async fn list(
 }
 
 /// An interaction, with the message it carries, its activity log and routing record.
-#[derive(Serialize)]
-struct InteractionDetail {
+#[derive(Serialize, ToSchema)]
+pub(super) struct InteractionDetail {
     #[serde(flatten)]
     interaction: Interaction,
     message: MessageView,
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/api/v1/interactions/{id}",
+    tag = "interactions",
+    operation_id = "show_interaction",
+    summary = "Show an interaction with its message",
+    params(("id" = i64, Path, description = "The interaction's id")),
+    responses(
+        (status = 200, description = "The interaction with its message", body = InteractionDetail),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<InteractionDetail>, ApiError> {
@@ -87,7 +118,24 @@ async fn show(
     }))
 }
 
-async fn list_messages(
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    tag = "interactions",
+    operation_id = "list_messages",
+    summary = "List inbound messages",
+    description = "Every inbound message, including those rejected or dropped, which have no interaction.",
+    params(
+        Paging,
+        ("connector" = Option<i64>, Query, description = "Only messages to this connector"),
+        ("state" = Option<MessageState>, Query, description = "Only messages in this state"),
+    ),
+    responses(
+        (status = 200, description = "A page of inbound messages, oldest first, without their activity and routing record", body = Page<MessageSummary>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list_messages(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Page<MessageSummary>>, ApiError> {
@@ -113,7 +161,19 @@ async fn list_messages(
     }))
 }
 
-async fn show_message(
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "interactions",
+    operation_id = "show_message",
+    summary = "Show an inbound message",
+    params(("id" = i64, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The message with its activity log and routing record", body = MessageView),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show_message(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<MessageView>, ApiError> {

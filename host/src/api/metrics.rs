@@ -11,6 +11,16 @@ use crate::metrics::CONTENT_TYPE;
 
 /// Refreshes the gauges (queue depth with one grouped count, pool use from memory),
 /// then encodes everything.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "meta",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    security(()),
+    responses((status = 200, description = "Every metric, in the OpenMetrics text format",
+        content((String = "application/openmetrics-text")))),
+)]
 pub(super) async fn scrape(State(state): State<AppState>) -> Response {
     match state.store.entries_by_state().await {
         Ok(counts) => state.metrics.set_queue_depth(&counts),

@@ -1,5 +1,7 @@
 //! The HTTP API: `GET /healthz` for load balancers, `GET /metrics` for Prometheus, and
-//! the admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`.
+//! the admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`;
+//! beside it the gateways' and third parties' routes, and `GET /api/v1/openapi.json`,
+//! the OpenAPI document of all of them.
 //!
 //! One file per resource, each with its own `router()`, merged here. Handlers only
 //! translate HTTP into calls on domain functions and the [`Store`]; every failure is an
@@ -13,10 +15,12 @@ mod extract;
 mod inbound;
 mod interactions;
 mod metrics;
+pub mod openapi;
 mod plugins;
 mod query;
 mod queue;
 mod receipts;
+mod routes;
 mod settings;
 mod times;
 
@@ -24,12 +28,10 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
@@ -42,6 +44,7 @@ use crate::routing::pipeline::Ingest;
 use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
 pub use error::ApiError;
+use routes::{ApiRouter, get};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -93,33 +96,102 @@ impl AppState {
     }
 }
 
+/// Where the API's routes live; `/healthz` and `/metrics` are outside it.
+pub const PREFIX: &str = "/api/v1";
+
+/// Who may call a route, which decides the middleware around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: health, metrics and the API's description.
+    Public,
+    /// The admin token, checked by middleware before the handler runs.
+    Admin,
+    /// A gateway, with its connector's token or the receipt token; the handler checks.
+    Gateway,
+    /// A third party, with its external system's token; the handler checks.
+    ThirdParty,
+}
+
+/// Every route, in the groups that get the same middleware. [`router`] serves what
+/// [`route_table`] lists because both are built from this, and each group's middleware
+/// follows from its [`Access`], which the OpenAPI document's security follows too.
+struct Groups {
+    /// Outside [`PREFIX`].
+    outside: ApiRouter,
+    /// Under [`PREFIX`], each with who may call it.
+    inside: [(Access, ApiRouter); 4],
+}
+
+fn groups() -> Groups {
+    Groups {
+        outside: ApiRouter::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics::scrape)),
+        inside: [
+            (Access::Public, openapi::router()),
+            (
+                Access::Admin,
+                acd_groups::router()
+                    .merge(connectors::router())
+                    .merge(plugins::router())
+                    .merge(interactions::router())
+                    .merge(queue::router())
+                    .merge(settings::router())
+                    .merge(external_systems::router()),
+            ),
+            // Gateways authenticate with their connector's token or the receipt token,
+            // third parties with their external system's token; the handlers check them.
+            (Access::Gateway, inbound::router().merge(receipts::router())),
+            (Access::ThirdParty, external_systems::third_party_router()),
+        ],
+    }
+}
+
+/// Every (method, path) the server answers, with the full path as the router matches
+/// it (`/api/v1/acd-groups/{id}`) and who may call it. HEAD, which axum answers
+/// wherever there is a GET, is not listed.
+pub fn route_table() -> Vec<(Method, String, Access)> {
+    let Groups { outside, inside } = groups();
+    let outside = outside
+        .routes()
+        .iter()
+        .map(|(method, path)| (method.clone(), path.clone(), Access::Public));
+    let inside: Vec<_> = inside
+        .iter()
+        .flat_map(|(access, routes)| {
+            routes
+                .routes()
+                .iter()
+                .map(|(method, path)| (method.clone(), format!("{PREFIX}{path}"), *access))
+        })
+        .collect();
+    outside.chain(inside).collect()
+}
+
 /// The whole application's routes. `max_body_bytes` bounds every request body read by
 /// an extractor; larger bodies get 413.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
-    let admin = Router::new()
-        .merge(acd_groups::router())
-        .merge(connectors::router())
-        .merge(plugins::router())
-        .merge(interactions::router())
-        .merge(queue::router())
-        .merge(settings::router())
-        .merge(external_systems::router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            forget_cached_connectors,
-        ))
-        .route_layer(middleware::from_fn(times::with_rfc3339))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    // Gateways authenticate with their connector's token or the receipt token, third
-    // parties with their external system's token; the handlers check them.
-    let gateways = inbound::router().merge(receipts::router()).merge(
-        external_systems::third_party_router()
-            .route_layer(middleware::from_fn(times::with_rfc3339)),
-    );
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::scrape))
-        .nest("/api/v1", admin.merge(gateways))
+    let Groups { outside, inside } = groups();
+    let api = inside
+        .into_iter()
+        .fold(Router::new(), |api, (access, routes)| {
+            let routes = routes.into_router();
+            let routes = match access {
+                Access::Public | Access::Gateway => routes,
+                Access::Admin => routes
+                    .route_layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        forget_cached_connectors,
+                    ))
+                    .route_layer(middleware::from_fn(times::with_rfc3339))
+                    .route_layer(middleware::from_fn_with_state(state.clone(), require_admin)),
+                Access::ThirdParty => routes.route_layer(middleware::from_fn(times::with_rfc3339)),
+            };
+            api.merge(routes)
+        });
+    outside
+        .into_router()
+        .nest(PREFIX, api)
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -137,15 +209,47 @@ fn request_span(request: &Request<Body>) -> tracing::Span {
     )
 }
 
+/// The answer of `/healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Health {
+    status: HealthStatus,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum HealthStatus {
+    Ok,
+    /// The database cannot be reached.
+    Unavailable,
+}
+
 /// Healthy means able to serve requests, which needs the database.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "meta",
+    operation_id = "healthz",
+    summary = "Health",
+    description = "Healthy means able to serve requests, which needs the database.",
+    security(()),
+    responses(
+        (status = 200, description = "The server can serve requests", body = Health),
+        (status = 503, description = "The database cannot be reached", body = Health),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ok" })).into_response(),
+        Ok(()) => Json(Health {
+            status: HealthStatus::Ok,
+        })
+        .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable" })),
+                Json(Health {
+                    status: HealthStatus::Unavailable,
+                }),
             )
                 .into_response()
         }

@@ -4,32 +4,32 @@
 //! An upload is checked by the runtime against the routing-application world before
 //! anything is stored, so a version in the list is always one the host can run.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, RawQuery, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::ApiPath;
+use super::openapi::{ErrorBody, InvalidQuery, NotFound, TooLarge, UnsupportedMediaType};
 use super::query::ListQuery;
+use super::routes::{ApiRouter, get, post};
 use crate::domain::connectors::PluginVersion;
 use crate::domain::connectors::plugins::refuses_routing_applications;
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route(
             "/connectors/sms/{id}/plugins",
             // Components are megabytes (the Python and JavaScript routers 12 to 18 MB),
             // so this one route accepts bodies up to the runtime's own size limit; the
             // rest of the API keeps the small default.
-            get(list)
-                .post(upload)
-                .layer(DefaultBodyLimit::max(MAX_COMPONENT_SIZE)),
+            get(list).post(upload).body_limit(MAX_COMPONENT_SIZE),
         )
         .route(
             "/connectors/sms/{id}/plugins/{version}/activate",
@@ -38,9 +38,10 @@ pub fn router() -> Router<AppState> {
         .route("/connectors/sms/{id}/plugins/rollback", post(rollback))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct UploadOptions {
+#[into_params(parameter_in = Query)]
+pub(super) struct UploadOptions {
     /// Whether the new version becomes active; see
     /// [`crate::domain::connectors::activates_on_upload`] for the default.
     activate: Option<bool>,
@@ -50,7 +51,35 @@ struct UploadOptions {
 /// by mistake) is refused before the bytes are read as a component.
 const COMPONENT_TYPES: [&str; 2] = ["application/wasm", "application/octet-stream"];
 
-async fn upload(
+/// Uploads a routing application: 201 with a new version, or 200 with the existing
+/// version when these exact bytes were uploaded to this connector before.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/sms/{id}/plugins",
+    tag = "connectors",
+    operation_id = "upload_routing_application",
+    summary = "Upload a routing application",
+    description = "A new version, active if `activate` says so (by default only when the connector has no active version). The same bytes uploaded again answer 200 with the version they are.",
+    params(("id" = i64, Path, description = "The connector's id"), UploadOptions),
+    request_body(
+        description = "The component's bytes (a WebAssembly component of the routing-application world)",
+        content(
+            (Vec<u8> = "application/wasm"),
+            (Vec<u8> = "application/octet-stream"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "A new version", body = PluginVersion),
+        (status = 200, description = "These bytes were uploaded before: that version", body = PluginVersion),
+        (status = 400, response = InvalidQuery),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`wrong_routing_type`: the connector routes directly to a group and runs no routing application; or `conflict`: another upload took the version number first", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`invalid_plugin`: not a component the host can run as a routing application", body = ErrorBody),
+    ),
+)]
+pub(super) async fn upload(
     State(state): State<AppState>,
     ApiPath(connector): ApiPath<i64>,
     query: Result<Query<UploadOptions>, axum::extract::rejection::QueryRejection>,
@@ -148,7 +177,20 @@ async fn takes_routing_applications(state: &AppState, connector: i64) -> Result<
     }
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/connectors/sms/{id}/plugins",
+    tag = "connectors",
+    operation_id = "list_routing_applications",
+    summary = "List a connector's routing application versions",
+    params(("id" = i64, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector's versions, oldest first", body = Vec<PluginVersion>),
+        (status = 400, response = InvalidQuery),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     ApiPath(connector): ApiPath<i64>,
     RawQuery(raw): RawQuery,
@@ -157,7 +199,23 @@ async fn list(
     Ok(Json(state.store.list_plugin_versions(connector).await?))
 }
 
-async fn activate(
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/sms/{id}/plugins/{version}/activate",
+    tag = "connectors",
+    operation_id = "activate_routing_application",
+    summary = "Activate a routing application version",
+    params(
+        ("id" = i64, Path, description = "The connector's id"),
+        ("version" = i64, Path, description = "The version to route with from now on"),
+    ),
+    responses(
+        (status = 200, description = "The version, now active", body = PluginVersion),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`wrong_routing_type`: the connector routes directly to a group and runs no routing application", body = ErrorBody),
+    ),
+)]
+pub(super) async fn activate(
     State(state): State<AppState>,
     ApiPath((connector, version)): ApiPath<(i64, i64)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
@@ -170,7 +228,21 @@ async fn activate(
     ))
 }
 
-async fn rollback(
+/// Steps back to the version active before the current one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/sms/{id}/plugins/rollback",
+    tag = "connectors",
+    operation_id = "roll_back_routing_application",
+    summary = "Roll back to the previously active version",
+    params(("id" = i64, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The version active again", body = PluginVersion),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`wrong_routing_type`: the connector runs no routing application; or `conflict`: there is no earlier version to go back to", body = ErrorBody),
+    ),
+)]
+pub(super) async fn rollback(
     State(state): State<AppState>,
     ApiPath(connector): ApiPath<i64>,
 ) -> Result<Json<PluginVersion>, ApiError> {

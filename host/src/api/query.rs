@@ -6,6 +6,7 @@
 
 use axum::http::StatusCode;
 use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
 
@@ -138,20 +139,46 @@ impl ListQuery {
 }
 
 /// A page of items and the cursor for the next (`?after=`), `null` on the last page.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The id or number of the last item when the page is full: the next page's `after`.
+    #[schema(required)]
     pub next_after: Option<i64>,
 }
 
+/// The paging parameters as the OpenAPI document describes them; [`ListQuery::paged`]
+/// reads them.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct Paging {
+    /// Only items after this id or number: the previous page's `next_after`.
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// At most this many items (1 to 1,000; 100 when absent).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+}
+
 fn pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(raw.unwrap_or_default()).map_err(|e| {
-        ApiError::client(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            format!("the query string is not form-encoded: {e}"),
-        )
-    })
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
+        .map_err(|e| {
+            ApiError::client(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("the query string is not form-encoded: {e}"),
+            )
+        })?;
+    // No stored value holds NUL, and PostgreSQL refuses it in any text it is asked to
+    // compare, which would fail the whole query instead of matching nothing.
+    if let Some((name, _)) = pairs.iter().find(|(_, value)| value.contains('\0')) {
+        return Err(bad_query(
+            name,
+            format!("`{name}` must not contain NUL (%00)"),
+        ));
+    }
+    Ok(pairs)
 }
 
 fn whole_number(name: &str, value: &str) -> Result<i64, ApiError> {
@@ -195,7 +222,7 @@ mod tests {
                 "limit"
             );
         }
-        for bad in ["after=x", "after=-1", "after=1&after=2"] {
+        for bad in ["after=x", "after=-1", "after=1&after=2", "after=%00"] {
             assert_eq!(
                 field(ListQuery::paged(Some(bad), &[]).unwrap_err()),
                 "after"
@@ -214,6 +241,12 @@ mod tests {
             "limit"
         );
         assert!(ListQuery::unpaged(Some("")).is_ok());
+    }
+
+    #[test]
+    fn nul_is_refused_in_any_value() {
+        let q = ListQuery::paged(Some("recipient=a%00b"), &["recipient"]);
+        assert_eq!(field(q.unwrap_err()), "recipient");
     }
 
     #[test]

@@ -1,23 +1,26 @@
 //! `/api/v1/communications` and `/api/v1/queue`: create communications, list and show
 //! queue entries, process one or all Pending entries, remove completed ones.
 
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
-use super::query::{ListQuery, Page};
+use super::openapi::{
+    Conflict, ErrorBody, InvalidQuery, MalformedBody, NotFound, TooLarge, UnsupportedMediaType,
+};
+use super::query::{ListQuery, Page, Paging};
+use super::routes::{ApiRouter, get, post};
 use crate::domain::channel::Channel;
 use crate::domain::queue::communication::{self, CommunicationInput, Refused};
 use crate::domain::queue::record::EntryFilter;
 use crate::domain::queue::{EntryRecord, LifeCycleState, TextStatus};
 use crate::queue::processor::{NotProcessed, Summary};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
         .route("/communications", post(create))
         .route("/queue", get(list))
         .route("/queue/process", post(process_all))
@@ -28,7 +31,24 @@ pub fn router() -> Router<AppState> {
 /// Who an admin's writes are logged as.
 const ADMIN: &str = "admin api";
 
-async fn create(
+/// Creates a communication: a Pending queue entry, if seed 000 lets it in.
+#[utoipa::path(
+    post,
+    path = "/api/v1/communications",
+    tag = "queue",
+    operation_id = "create_communication",
+    summary = "Create a communication",
+    description = "It becomes a Pending queue entry if seed 000 lets it in.",
+    request_body = CommunicationInput,
+    responses(
+        (status = 201, description = "The queue entry, Pending", body = EntryRecord),
+        (status = 400, response = MalformedBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`invalid_field`: a field breaks a rule (`field` names it); or `not_queued`: the communication does not enter the queue (its sender is not enabled, say)", body = ErrorBody),
+    ),
+)]
+pub(super) async fn create(
     State(state): State<AppState>,
     ApiJson(input): ApiJson<CommunicationInput>,
 ) -> Result<(StatusCode, Json<EntryRecord>), ApiError> {
@@ -47,7 +67,26 @@ async fn create(
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/v1/queue",
+    tag = "queue",
+    operation_id = "list_queue_entries",
+    summary = "List queue entries",
+    params(
+        Paging,
+        ("state" = Option<LifeCycleState>, Query, description = "Only entries in this life-cycle state"),
+        ("status" = Option<TextStatus>, Query, description = "Only entries with this text status"),
+        ("media" = Option<Channel>, Query, description = "Only entries of this media"),
+        ("external_system" = Option<String>, Query, description = "Only entries for this external system"),
+        ("recipient" = Option<String>, Query, description = "Only entries to this recipient"),
+    ),
+    responses(
+        (status = 200, description = "A page of entries by number, without their activity logs", body = Page<EntryRecord>),
+        (status = 400, response = InvalidQuery),
+    ),
+)]
+pub(super) async fn list(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Page<EntryRecord>>, ApiError> {
@@ -74,7 +113,19 @@ async fn list(
     Ok(Json(query.page(items, |e| e.number)))
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/api/v1/queue/{number}",
+    tag = "queue",
+    operation_id = "show_queue_entry",
+    summary = "Show a queue entry",
+    params(("number" = i64, Path, description = "The entry's number")),
+    responses(
+        (status = 200, description = "The entry with its activity log", body = EntryRecord),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(number): ApiPath<i64>,
 ) -> Result<Json<EntryRecord>, ApiError> {
@@ -82,14 +133,42 @@ async fn show(
 }
 
 /// Seed 000's removal: Completed becomes Completed and Removed.
-async fn remove(
+#[utoipa::path(
+    delete,
+    path = "/api/v1/queue/{number}",
+    tag = "queue",
+    operation_id = "remove_queue_entry",
+    summary = "Remove a completed queue entry",
+    description = "Completed becomes Completed and Removed (seed 000).",
+    params(("number" = i64, Path, description = "The entry's number")),
+    responses(
+        (status = 200, description = "The entry, Completed and Removed", body = EntryRecord),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    ),
+)]
+pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(number): ApiPath<i64>,
 ) -> Result<Json<EntryRecord>, ApiError> {
     Ok(Json(state.store.remove_entry(number, ADMIN).await?))
 }
 
-async fn process_one(
+/// Processes one Pending entry now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/queue/{number}/process",
+    tag = "queue",
+    operation_id = "process_queue_entry",
+    summary = "Process one Pending entry now",
+    params(("number" = i64, Path, description = "The entry's number")),
+    responses(
+        (status = 200, description = "The entry after processing", body = EntryRecord),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`not_processable`: the entry is not Pending, or someone else holds it", body = ErrorBody),
+    ),
+)]
+pub(super) async fn process_one(
     State(state): State<AppState>,
     ApiPath(number): ApiPath<i64>,
 ) -> Result<Json<EntryRecord>, ApiError> {
@@ -106,6 +185,17 @@ async fn process_one(
         })
 }
 
-async fn process_all(State(state): State<AppState>) -> Result<Json<Summary>, ApiError> {
+/// Processes every Pending entry that is due now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/queue/process",
+    tag = "queue",
+    operation_id = "process_queue",
+    summary = "Process every due Pending entry now",
+    responses(
+        (status = 200, description = "How many entries were processed, by the text status each ended in", body = Summary),
+    ),
+)]
+pub(super) async fn process_all(State(state): State<AppState>) -> Result<Json<Summary>, ApiError> {
     Ok(Json(state.queue.process_all().await?))
 }

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use super::error::ApiError;
 
 /// Keys whose contents belong to a plugin or its caller, never to the host.
-const OPAQUE: &[&str] = &["settings", "plugin_settings", "decision", "user_data"];
+pub const OPAQUE: &[&str] = &["settings", "plugin_settings", "decision", "user_data"];
 
 /// The latest instant written: 9999-12-31T23:59:59.999Z.
 const MAX_MS: i64 = 253_402_300_799_999;

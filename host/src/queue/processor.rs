@@ -63,7 +63,7 @@ struct Inner {
 }
 
 /// What a "process" call did, for the API's answer.
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Summary {
     /// Entries claimed and handled by this call.
     pub processed: usize,

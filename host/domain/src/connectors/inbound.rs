@@ -23,7 +23,7 @@ const MAX_CLOCK_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
 /// The JSON shape: `{"from", "to", "text", "message_id", "received_at"?}`. Other fields
 /// are ignored: gateways add their own, and refusing them would break a working
 /// gateway whenever its vendor adds one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct JsonSms {
     pub from: String,
     pub to: String,
@@ -34,7 +34,7 @@ pub struct JsonSms {
 }
 
 /// `received_at` as RFC 3339 (`2026-11-22T10:15:00Z`) or milliseconds since the epoch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ReceivedAt {
     Millis(i64),
@@ -43,7 +43,7 @@ pub enum ReceivedAt {
 
 /// The Twilio-style form (`application/x-www-form-urlencoded`): Twilio and several
 /// aggregators that copy it post these names, among many others that are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct TwilioSms {
     pub from: String,

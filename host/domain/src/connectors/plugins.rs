@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::RoutingType;
 
 /// One uploaded version, as listed by the API (never with its bytes).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PluginVersion {
     /// 1, 2, 3, ... per connector, in upload order.
     pub version: i64,
@@ -21,7 +21,7 @@ pub struct PluginVersion {
 }
 
 /// The version a connector routes with now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ActivePlugin {
     pub version: i64,
     pub sha256: String,

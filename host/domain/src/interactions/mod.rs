@@ -9,7 +9,7 @@ use crate::routing::outcome::MessageState;
 
 /// Where an interaction stands. Routing creates interactions `queued` in their group;
 /// offering them to agents (Invited, Accepted, ...) comes with agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InteractionState {
     /// Waiting in its ACD group for an agent.
@@ -32,7 +32,7 @@ impl InteractionState {
 }
 
 /// An interaction with the message it carries.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Interaction {
     pub id: i64,
     pub message_id: i64,
@@ -53,7 +53,7 @@ pub struct Interaction {
 }
 
 /// One line of a message's activity log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Activity {
     pub status: String,
     pub detail: Option<String>,
@@ -62,7 +62,7 @@ pub struct Activity {
 }
 
 /// How a message was routed, as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RoutingRecordView {
     pub routing_type: String,
     pub plugin_version: Option<i64>,
@@ -72,13 +72,14 @@ pub struct RoutingRecordView {
     pub decision: Option<Value>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    #[schema(value_type = Option<Vec<Object>>)]
     pub logs: Value,
     pub elapsed_us: Option<i64>,
     pub routed_at: i64,
 }
 
 /// An inbound message with its activity log and routing record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub id: i64,
     pub connector_id: Option<i64>,
@@ -97,7 +98,7 @@ pub struct MessageView {
 
 /// A message as the list shows it: without its activity log and routing record, which
 /// the detail (`GET /messages/{id}`) adds; `summary: true` says so.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageSummary {
     pub id: i64,
     pub connector_id: Option<i64>,

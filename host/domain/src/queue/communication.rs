@@ -19,7 +19,7 @@ pub const MAX_SUBJECT_CHARS: usize = 998;
 const MAX_NAME_CHARS: usize = 256;
 
 /// `POST /communications`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommunicationInput {
     pub media: Channel,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::Channel;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Incoming,
@@ -12,7 +12,7 @@ pub enum Direction {
 }
 
 /// The communication carried by an entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Communication {
     pub media: Channel,
     pub direction: Direction,

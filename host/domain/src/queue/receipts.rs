@@ -19,11 +19,12 @@ pub struct Receipt {
 }
 
 /// The JSON receipt: one part of one message.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonReceipt {
     /// The gateway's id for the message, as its answer to the send gave it.
     pub message_id: String,
+    /// `sent`, `delivered`, `undelivered`, `unreachable` or `failed`.
     pub status: String,
     /// 1-based part of a multi-part message; 1 when absent.
     pub part: Option<u32>,
@@ -34,8 +35,9 @@ pub struct JsonReceipt {
 }
 
 /// Twilio's status callback. Twilio posts more fields (AccountSid, From, To, ...); they
-/// are not needed and not refused.
-#[derive(Debug, Deserialize)]
+/// are not needed and not refused. `MessageSid` (or `SmsSid`) and `MessageStatus` (or
+/// `SmsStatus`) are required.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct TwilioReceipt {
     #[serde(rename = "MessageSid")]
     pub message_sid: Option<String>,

@@ -8,7 +8,7 @@ use super::rules::LifeCycleState;
 use super::status::TextStatus;
 
 /// One queue entry with every attribute of seed 000 and its text status (seed 001).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntryRecord {
     pub number: i64,
     pub state: LifeCycleState,
@@ -35,7 +35,7 @@ pub struct EntryRecord {
 }
 
 /// Seed 000's "Log Information": who created and last changed the entry, and when.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogInformation {
     pub created_at: i64,
     pub created_by: String,
@@ -44,7 +44,7 @@ pub struct LogInformation {
 }
 
 /// One line of an entry's activity log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EntryActivity {
     pub at: i64,
     pub status: TextStatus,
@@ -78,7 +78,7 @@ pub struct EntryFilter {
 }
 
 /// How an external system processes its entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SystemKind {
     /// A WASM external-system component the host runs (e.g. `cas-processor`).
@@ -103,7 +103,7 @@ impl SystemKind {
 }
 
 /// An external system as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ExternalSystem {
     pub id: i64,
     pub name: String,
@@ -111,6 +111,7 @@ pub struct ExternalSystem {
     /// Content hash of the component, for `plugin` systems.
     pub plugin: Option<String>,
     /// Shown with secrets redacted ([`crate::secrets`]); the field itself holds them.
+    #[schema(value_type = Object)]
     #[serde(serialize_with = "crate::secrets::serialize_redacted")]
     pub settings: serde_json::Value,
     /// What a third party presents; shown to admins like a connector's token.
@@ -120,7 +121,7 @@ pub struct ExternalSystem {
 }
 
 /// A gateway or external-system component uploaded to `/plugins`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueuePlugin {
     pub sha256: String,
     pub world: String,

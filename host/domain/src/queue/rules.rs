@@ -7,7 +7,7 @@ use super::entry::{Communication, Direction};
 use crate::channel::Channel;
 
 /// The life cycle state of a queue entry (seed 000).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LifeCycleState {
     Pending,

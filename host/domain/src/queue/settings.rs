@@ -7,7 +7,7 @@ use crate::acd_groups::FieldError;
 use crate::connectors::Recipient;
 
 /// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
     /// Plain SMTP: only for a relay on a trusted network (or tests on loopback).
@@ -64,7 +64,7 @@ impl Default for EmailSettings {
 }
 
 /// The email settings as the API shows them: whether a password is set, never which.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EmailSettingsView {
     pub enabled: bool,
     pub host: String,
@@ -95,7 +95,7 @@ impl EmailSettings {
 
 /// `PUT /settings/email`. Fields left out keep their value, except `port`, which
 /// follows `tls` unless given; `password: null` removes the password.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailSettingsInput {
     pub enabled: bool,
@@ -216,11 +216,12 @@ fn check_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<()
 }
 
 /// The SMS gateway settings as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SmsSettings {
     pub enabled: bool,
     /// Content hash of the gateway plugin (uploaded to `/plugins`).
     pub gateway_plugin: Option<String>,
+    #[schema(value_type = Object)]
     /// The gateway plugin's settings, a JSON object.
     pub settings: serde_json::Value,
     /// The sending number of communications created without one (E.164).
@@ -262,12 +263,14 @@ impl SmsSettings {
 }
 
 /// `PUT /settings/sms`; fields left out keep their value.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SmsSettingsInput {
     pub enabled: bool,
     #[serde(default, deserialize_with = "present")]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub gateway_plugin: Option<Option<String>>,
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "present")]
     pub default_sender: Option<Option<String>>,

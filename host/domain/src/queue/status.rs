@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Emails and device commands use the same words: `sent` once handed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum TextStatus {
     /// In the queue, not yet scheduled or processed.
     Pending,

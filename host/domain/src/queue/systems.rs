@@ -21,25 +21,64 @@ pub struct SystemValues {
 }
 
 /// A new external system as an admin states it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemInput {
+    /// 1 to 64 letters, digits, `-`, `_` or `.`: it is part of the third party's URLs.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     pub kind: SystemKind,
+    /// The SHA-256 of an uploaded external-system component: required for `plugin`
+    /// systems, refused for `third_party` ones.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub plugin: Option<String>,
+    /// The component's settings, a JSON object; `{}` when left out.
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
 }
 
 /// The fields of a stored system to change; the rest keep their values.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemChanges {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: Option<String>,
     pub kind: Option<SystemKind>,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub plugin: Option<String>,
+    /// Secrets left out or sent back redacted keep their stored values while the
+    /// processor stays the same.
+    #[schema(value_type = Option<Object>)]
     pub settings: Option<Value>,
+    /// Asks for a new token.
     #[serde(default)]
     pub generate_new_token: bool,
+}
+
+/// What a system's name may be: it is part of the third party's URLs.
+pub const NAME_RULE: &str = "must be 1 to 64 letters, digits, `-`, `_` or `.`";
+
+/// Whether `name` can name a system ([`NAME_RULE`]).
+pub fn is_system_name(name: &str) -> bool {
+    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    !name.is_empty() && name.len() <= 64 && name.chars().all(ok)
+}
+
+/// Refuses (in `field`) what cannot name a stored component: the SHA-256 of its bytes,
+/// as the upload answered it. Checked before the store looks the plugin up, where
+/// PostgreSQL would fail on a NUL.
+pub fn check_content_hash(text: &str, field: &'static str) -> Result<(), FieldError> {
+    if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        field,
+        format!(
+            "`{}` is not the SHA-256 of a plugin uploaded to /api/v1/plugins (64 lowercase \
+             hex digits)",
+            text.escape_debug()
+        ),
+    ))
 }
 
 impl SystemInput {
@@ -96,12 +135,11 @@ fn values(
     settings: Value,
     token: String,
 ) -> Result<SystemValues, FieldError> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
-    if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
-        return Err(FieldError::new(
-            "name",
-            "must be 1 to 64 letters, digits, `-`, `_` or `.`",
-        ));
+    if !is_system_name(&name) {
+        return Err(FieldError::new("name", NAME_RULE));
+    }
+    if let Some(plugin) = &plugin {
+        check_content_hash(plugin, "plugin")?;
     }
     match (kind, &plugin) {
         (SystemKind::Plugin, None) => {
@@ -132,6 +170,9 @@ fn values(
 mod tests {
     use super::*;
 
+    const H1: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const H2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+
     fn stored(kind: SystemKind, plugin: Option<&str>) -> ExternalSystem {
         ExternalSystem {
             id: 1,
@@ -160,7 +201,7 @@ mod tests {
             "plugin"
         );
         assert_eq!(
-            input("third_party", Some("abc"))
+            input("third_party", Some(H1))
                 .into_values()
                 .unwrap_err()
                 .field,
@@ -175,20 +216,29 @@ mod tests {
     fn a_change_keeps_secrets_for_the_same_processor_only() {
         let same =
             changes(json!({ "settings": { "url": "https://new", "api_key": secrets::REDACTED } }))
-                .apply_to(stored(SystemKind::Plugin, Some("h1")))
+                .apply_to(stored(SystemKind::Plugin, Some(H1)))
                 .unwrap();
         assert_eq!(same.settings["api_key"], "SECRET");
         assert_eq!(same.token, "old-token");
-        let other =
-            changes(json!({ "plugin": "h2", "settings": { "api_key": secrets::REDACTED } }))
-                .apply_to(stored(SystemKind::Plugin, Some("h1")))
-                .unwrap();
-        assert_eq!(other.plugin.as_deref(), Some("h2"));
+        let other = changes(json!({ "plugin": H2, "settings": { "api_key": secrets::REDACTED } }))
+            .apply_to(stored(SystemKind::Plugin, Some(H1)))
+            .unwrap();
+        assert_eq!(other.plugin.as_deref(), Some(H2));
         assert!(
             other.settings.get("api_key").is_none(),
             "{}",
             other.settings
         );
+    }
+
+    #[test]
+    fn a_plugin_must_be_named_by_its_hash() {
+        let error = changes(json!({ "plugin": "h\u{0}" }))
+            .apply_to(stored(SystemKind::Plugin, Some(H1)))
+            .unwrap_err();
+        assert_eq!(error.field, "plugin");
+        assert!(check_content_hash(&"AB".repeat(32), "plugin").is_err());
+        assert!(check_content_hash(&"ab".repeat(32), "plugin").is_ok());
     }
 
     #[test]

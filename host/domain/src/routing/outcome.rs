@@ -18,7 +18,7 @@ use switchyard_runtime::{Invocation, InvokeError};
 use super::{Decision, Target};
 
 /// Where a stored inbound message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
     /// Stored and acknowledged; not routed yet.

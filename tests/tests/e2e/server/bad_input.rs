@@ -96,3 +96,85 @@ async fn unknown_routes_and_methods_answer_in_json() {
     let response = app.client.post(app.url("/healthz")).send().await.unwrap();
     assert_error(response, 405, "method_not_allowed").await;
 }
+
+/// A NUL in a query filter, a path's system name, a plugin hash or a claim never
+/// reaches the database: PostgreSQL refuses NUL in text with an error of its own,
+/// which these requests were answered with as a 500 (Schemathesis's finding).
+#[tokio::test]
+async fn nul_characters_are_refused_before_they_reach_the_database() {
+    let app = spawn_app().await;
+    for (url, field) in [
+        ("/api/v1/queue?recipient=a%00", "recipient"),
+        ("/api/v1/queue?external_system=%00", "external_system"),
+    ] {
+        let response = app.admin(Method::GET, url).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["field"], field, "{url}: {body}");
+    }
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        let response = app
+            .admin(method.clone(), "/api/v1/external-systems/a%00b")
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        let message = assert_error(response, 404, "not_found").await;
+        assert!(message.contains("`name`"), "{method}: {message}");
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/external-systems/a%00b/entries"))
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 401, "unauthorized").await;
+
+    let (status, system) = super::queue::call(
+        &app,
+        Method::POST,
+        "/api/v1/external-systems",
+        Some(serde_json::json!({ "name": "billing", "kind": "third_party" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{system}");
+    for (method, path, body, field) in [
+        (
+            Method::POST,
+            "/api/v1/external-systems",
+            serde_json::json!({ "name": "cas", "kind": "plugin", "plugin": "a\u{0}" }),
+            "plugin",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/external-systems/billing",
+            serde_json::json!({ "kind": "plugin", "plugin": "a\u{0}" }),
+            "plugin",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/settings/sms",
+            serde_json::json!({ "enabled": false, "gateway_plugin": "a\u{0}" }),
+            "gateway_plugin",
+        ),
+    ] {
+        let response = app.admin(method, path).json(&body).send().await.unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(status, 422, "{path}: {answer}");
+        assert_eq!(answer["error"]["field"], field, "{path}: {answer}");
+    }
+    let response = app
+        .client
+        .post(app.url("/api/v1/external-systems/billing/entries/1/settle"))
+        .bearer_auth(system["token"].as_str().unwrap())
+        .json(&serde_json::json!({ "claim": "a\u{0}", "outcome": "completed" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["field"], "claim", "{answer}");
+}

@@ -1,7 +1,7 @@
 //! The server, spoken to over HTTP as a client would: health, the admin token, ACD
 //! groups, SMS connectors and their plugins, bad input, restarts, durability through
 //! crashes, shutdowns and version switches, `switchyard serve` as a real process, its
-//! log output and its Prometheus metrics.
+//! log output, its Prometheus metrics and its OpenAPI document.
 //! Each test gets a fresh database, SQLite by default or PostgreSQL with
 //! `SWITCHYARD_TEST_DATABASE=postgres`.
 
@@ -16,6 +16,7 @@ mod inbound;
 mod lifecycle;
 mod logging;
 mod metrics;
+mod openapi;
 mod plugins;
 mod process;
 mod queue;
