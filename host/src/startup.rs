@@ -101,6 +101,7 @@ impl Application {
                 ingest,
                 queue,
                 metrics,
+                config.agent_session,
             ),
             config.max_body_bytes,
         );

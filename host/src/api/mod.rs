@@ -1,17 +1,21 @@
-//! The HTTP API: `GET /healthz` for load balancers, `GET /metrics` for Prometheus, and
-//! the admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`.
+//! The HTTP API: `GET /healthz` for load balancers, `GET /metrics` for Prometheus, the
+//! admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`, and the
+//! agents' routes (`/api/v1/me`, logging out), which need an agent's session token.
 //!
 //! One file per resource, each with its own `router()`, merged here. Handlers only
 //! translate HTTP into calls on domain functions and the [`Store`]; every failure is an
 //! [`ApiError`], so callers always get a JSON body naming the problem.
 
 mod acd_groups;
+mod agent_sessions;
+mod agents;
 mod connectors;
 pub mod error;
 mod external_systems;
 mod extract;
 mod inbound;
 mod interactions;
+mod me;
 mod metrics;
 mod plugins;
 mod query;
@@ -21,6 +25,7 @@ mod settings;
 mod times;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -60,6 +65,8 @@ pub struct AppState {
     pub queue: Processor,
     /// This server's metrics, shared with the router and the queue.
     pub metrics: Metrics,
+    /// How long an agent's session lasts after logging in.
+    pub agent_session: Duration,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
@@ -72,10 +79,12 @@ impl AppState {
         ingest: Ingest,
         queue: Processor,
         metrics: Metrics,
+        agent_session: Duration,
     ) -> Self {
         Self {
             queue,
             metrics,
+            agent_session,
             directory: Directory::new(store.clone()),
             ingest,
             store,
@@ -98,6 +107,7 @@ impl AppState {
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     let admin = Router::new()
         .merge(acd_groups::router())
+        .merge(agents::router())
         .merge(connectors::router())
         .merge(plugins::router())
         .merge(interactions::router())
@@ -116,10 +126,21 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         external_systems::third_party_router()
             .route_layer(middleware::from_fn(times::with_rfc3339)),
     );
+    // Agents log in with their login and password, then use their session token.
+    let agents = me::router()
+        .merge(agent_sessions::agent_router())
+        .route_layer(middleware::from_fn(times::with_rfc3339))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            agent_sessions::require_agent,
+        ))
+        .merge(
+            agent_sessions::public_router().route_layer(middleware::from_fn(times::with_rfc3339)),
+        );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics::scrape))
-        .nest("/api/v1", admin.merge(gateways))
+        .nest("/api/v1", admin.merge(gateways).merge(agents))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -128,12 +149,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 }
 
 /// The span of one request: method and path, never the query string, which may carry
-/// a connector token (`?token=`).
+/// a connector token (`?token=`); on agents' routes, the agent once authenticated.
 fn request_span(request: &Request<Body>) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
         path = request.uri().path(),
+        agent = tracing::field::Empty,
     )
 }
 
