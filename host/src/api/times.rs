@@ -6,9 +6,9 @@
 //! it is.
 //!
 //! This is one rule applied to every admin, agent and third-party answer on the way
-//! out, so a new time field cannot be forgotten. Bodies sent in may carry the twins back (a client
-//! that reads a resource, changes it and writes it back): [`strip_rfc3339`] drops them,
-//! as they are only ever output.
+//! out, so a new time field cannot be forgotten. Bodies sent in may carry the twins
+//! back (a client that reads a resource, changes it and writes it back):
+//! [`strip_rfc3339`] drops them, as they are only ever output.
 
 use axum::body::Body;
 use axum::extract::Request;
