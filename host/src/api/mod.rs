@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
 
-use crate::config::AdminToken;
+use crate::config::{AdminToken, Config};
 use crate::connectors::Directory;
 use crate::metrics::Metrics;
 use crate::queue::processor::Processor;
@@ -71,25 +71,25 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The plugin limits and the agents' session lifetime come from `config`.
     pub fn new(
         store: Store,
         runtime: Arc<Runtime>,
-        plugin_limits: Limits,
+        config: &Config,
         admin_token: &AdminToken,
         ingest: Ingest,
         queue: Processor,
         metrics: Metrics,
-        agent_session: Duration,
     ) -> Self {
         Self {
             queue,
             metrics,
-            agent_session,
+            agent_session: config.agent_session,
             directory: Directory::new(store.clone()),
             ingest,
             store,
             runtime,
-            plugin_limits,
+            plugin_limits: config.plugin_limits,
             admin_token_hash: Arc::new(Sha256::digest(admin_token.as_str()).into()),
         }
     }
