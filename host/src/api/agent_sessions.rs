@@ -99,7 +99,8 @@ async fn login(
         .start_agent_session(agent, &input.login, &token.digest(), now, expires_at)
         .await?;
     state.metrics.agent_login("ok");
-    tracing::info!(agent, "agent logged in");
+    tracing::Span::current().record("agent", agent);
+    tracing::info!("agent logged in");
     Ok((
         StatusCode::CREATED,
         Json(Created {
@@ -120,7 +121,7 @@ async fn logout(
         .store
         .end_agent_session(&session.token_digest, now_ms())
         .await?;
-    tracing::info!(agent = session.agent_id, "agent logged out");
+    tracing::info!("agent logged out");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -82,8 +82,8 @@ async fn set_channel(
         .store
         .set_agent_status(session.agent_id, channel, input, now_ms())
         .await?;
+    // The request span carries the agent.
     tracing::info!(
-        agent = session.agent_id,
         channel = channel.as_str(),
         state = status.state.as_str(),
         "agent status"
