@@ -321,7 +321,8 @@ impl Store {
     }
 
     /// Replaces every field of agent `id` with `definition`; the password changes only
-    /// when `new_password` is given. The status and sessions are left as they are.
+    /// when `new_password` is given, and then the agent's sessions end (whoever knew
+    /// the old password is logged out). Otherwise status and sessions stay as they are.
     pub async fn update_agent(
         &self,
         id: i64,
@@ -352,6 +353,12 @@ impl Store {
             return Err(not_found(id));
         }
         write_groups(&mut tx, id, definition).await?;
+        if new_password.is_some() {
+            sqlx::query("DELETE FROM agent_sessions WHERE agent_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         self.agent(id).await
     }

@@ -224,7 +224,8 @@ async fn an_agent_can_be_created_read_listed_updated_and_deleted() {
     )
     .await;
 
-    // A new password replaces the old one.
+    // A new password replaces the old one and ends the sessions made with the old one.
+    let old_session = token(&app, "anna", PASSWORD).await;
     expect(
         &app,
         Method::PATCH,
@@ -239,6 +240,11 @@ async fn an_agent_can_be_created_read_listed_updated_and_deleted() {
         "invalid_credentials",
     )
     .await;
+    let response = agent(&app, Method::GET, "/api/v1/me", &old_session)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, 401, "unauthorized").await;
     let session = token(&app, "anna", "a brand new passphrase").await;
 
     // Deleting the agent ends its sessions too.
