@@ -25,6 +25,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// Admin tokens set by hand must be at least this long, so that a placeholder such as
 /// `secret` is refused instead of guarding the admin API.
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
+/// How long an agent's session lasts after logging in: a working day and some.
+pub const DEFAULT_AGENT_SESSION_HOURS: u64 = 12;
+/// The longest session an operator may configure: 30 days. A stolen token should not
+/// outlive the agent's next password change by months.
+pub const MAX_AGENT_SESSION_HOURS: u64 = 720;
 
 /// Settings as one source states them; `None` means "this source does not say".
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -38,6 +43,8 @@ pub struct RawSettings {
     /// Whether this node processes the communication queue in the background. A node
     /// without it still serves the API, whose process calls run on demand.
     pub queue_worker: Option<bool>,
+    /// Hours an agent's session lasts after logging in.
+    pub agent_session_hours: Option<u64>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -95,6 +102,7 @@ impl RawSettings {
             max_body_bytes: None,
             queue_worker: var("SWITCHYARD_QUEUE_WORKER")
                 .map(|v| !matches!(v.as_str(), "0" | "false" | "off" | "no")),
+            agent_session_hours: None,
             plugins: RawPluginLimits::default(),
         }
     }
@@ -108,6 +116,7 @@ impl RawSettings {
             cache_dir: later.cache_dir.or(self.cache_dir),
             max_body_bytes: later.max_body_bytes.or(self.max_body_bytes),
             queue_worker: later.queue_worker.or(self.queue_worker),
+            agent_session_hours: later.agent_session_hours.or(self.agent_session_hours),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -159,6 +168,18 @@ impl RawSettings {
             });
         }
 
+        let session_hours = self
+            .agent_session_hours
+            .unwrap_or(DEFAULT_AGENT_SESSION_HOURS);
+        if !(1..=MAX_AGENT_SESSION_HOURS).contains(&session_hours) {
+            return Err(ConfigError::Invalid {
+                setting: "agent_session_hours",
+                message: format!(
+                    "must be between 1 and {MAX_AGENT_SESSION_HOURS}, not {session_hours}"
+                ),
+            });
+        }
+
         let defaults = Limits::default();
         let limits = Limits {
             fuel: self.plugins.fuel.unwrap_or(defaults.fuel),
@@ -190,6 +211,7 @@ impl RawSettings {
             cache_dir: self.cache_dir,
             max_body_bytes,
             queue_worker: self.queue_worker.unwrap_or(true),
+            agent_session: Duration::from_secs(session_hours * 3_600),
             plugin_limits: limits,
         })
     }
@@ -208,6 +230,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Whether the background queue worker runs on this node.
     pub queue_worker: bool,
+    /// How long an agent's session lasts after logging in.
+    pub agent_session: Duration,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }
@@ -318,6 +342,7 @@ mod tests {
         assert!(config.admin_token.is_none());
         assert_eq!(config.plugin_limits, Limits::default());
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.agent_session, Duration::from_secs(12 * 3_600));
     }
 
     #[test]
@@ -381,6 +406,18 @@ mod tests {
             ..Default::default()
         });
         assert!(limits.starts_with("plugins:"), "{limits}");
+        for hours in [0, 721] {
+            let session = bad(RawSettings {
+                agent_session_hours: Some(hours),
+                ..Default::default()
+            });
+            assert!(session.starts_with("agent_session_hours:"), "{session}");
+        }
+        let file: RawSettings = toml::from_str("agent_session_hours = 8").unwrap();
+        assert_eq!(
+            file.validate().unwrap().agent_session,
+            Duration::from_secs(8 * 3_600)
+        );
     }
 
     #[test]

@@ -58,6 +58,8 @@ struct Inner {
     queue_entries: Family<Labels<1>, Gauge>,
     db_pool_size: Family<Labels<1>, Gauge>,
     db_pool_idle: Family<Labels<1>, Gauge>,
+    agent_logins: Family<Labels<1>, Counter>,
+    agents_ready: Family<Labels<1>, Gauge>,
 }
 
 impl Default for Metrics {
@@ -148,6 +150,18 @@ impl Metrics {
             "Idle database connections, by pool",
             db_pool_idle.clone(),
         );
+        let agent_logins = Family::default();
+        registry.register(
+            "switchyard_agent_logins",
+            "Agent login attempts, by outcome: ok, invalid_credentials, too_many_attempts",
+            agent_logins.clone(),
+        );
+        let agents_ready = Family::default();
+        registry.register(
+            "switchyard_agents_ready",
+            "Agents ready on each channel with a live session, counted when scraped",
+            agents_ready.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -164,6 +178,8 @@ impl Metrics {
                 queue_entries,
                 db_pool_size,
                 db_pool_idle,
+                agent_logins,
+                agents_ready,
             }),
         }
     }
@@ -312,6 +328,25 @@ impl Metrics {
             .set(idle as i64);
     }
 
+    /// An agent login attempt ended with `outcome` (`ok`, `invalid_credentials`,
+    /// `too_many_attempts`).
+    pub fn agent_login(&self, outcome: &'static str) {
+        self.inner
+            .agent_logins
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
+    }
+
+    /// Sets the ready-agents gauges, one per channel in `counts`.
+    pub fn set_agents_ready(&self, counts: &[(Channel, i64)]) {
+        for (channel, count) in counts {
+            self.inner
+                .agents_ready
+                .get_or_create(&[("channel", channel.as_str())])
+                .set(*count);
+        }
+    }
+
     /// The text exposition of every metric, ending with `# EOF`.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -355,7 +390,24 @@ mod tests {
         metrics.ingest_refused("unauthorized");
         metrics.settled(Channel::Sms, TextStatus::Sent);
         metrics.set_queue_depth(&[(LifeCycleState::Pending, 3)]);
+        metrics.agent_login("too_many_attempts");
+        metrics.set_agents_ready(&[(Channel::Sms, 2), (Channel::Email, 0)]);
         let text = metrics.encode();
+        assert_eq!(
+            sample(
+                &text,
+                "switchyard_agent_logins_total{outcome=\"too_many_attempts\"}"
+            ),
+            1.0
+        );
+        assert_eq!(
+            sample(&text, "switchyard_agents_ready{channel=\"sms\"}"),
+            2.0
+        );
+        assert_eq!(
+            sample(&text, "switchyard_agents_ready{channel=\"email\"}"),
+            0.0
+        );
         assert_eq!(
             sample(
                 &text,

@@ -72,7 +72,7 @@ impl Application {
             .await
             .context("cannot open the database")?;
         store.migrate().await?;
-        let (admin_token, token_source) = match config.admin_token {
+        let (admin_token, token_source) = match config.admin_token.clone() {
             Some(token) => (token, TokenSource::Configured),
             None => stored_admin_token(&store).await?,
         };
@@ -96,7 +96,7 @@ impl Application {
             AppState::new(
                 store.clone(),
                 runtime,
-                config.plugin_limits,
+                &config,
                 &admin_token,
                 ingest,
                 queue,

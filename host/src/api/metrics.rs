@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::metrics::CONTENT_TYPE;
 
-/// Refreshes the gauges (queue depth with one grouped count, pool use from memory),
-/// then encodes everything.
+/// Refreshes the gauges (queue depth and ready agents with one grouped count each, pool
+/// use from memory), then encodes everything.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -26,6 +26,10 @@ pub(super) async fn scrape(State(state): State<AppState>) -> Response {
         Ok(counts) => state.metrics.set_queue_depth(&counts),
         // The counters are still worth serving; the gauges keep their last value.
         Err(e) => tracing::warn!(error = %e, "cannot count queue entries for /metrics"),
+    }
+    match state.store.ready_agents(crate::store::now_ms()).await {
+        Ok(counts) => state.metrics.set_agents_ready(&counts),
+        Err(e) => tracing::warn!(error = %e, "cannot count ready agents for /metrics"),
     }
     for (pool, size, idle) in state.store.pool_use() {
         state.metrics.set_pool(pool, size, idle);

@@ -1,6 +1,7 @@
-//! The HTTP API: `GET /healthz` for load balancers, `GET /metrics` for Prometheus, and
-//! the admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`;
-//! beside it the gateways' and third parties' routes, and `GET /api/v1/openapi.json`,
+//! The HTTP API: `GET /healthz` for load balancers, `GET /metrics` for Prometheus, the
+//! admin API under `/api/v1`, which needs `Authorization: Bearer <admin token>`, the
+//! agents' routes (`/api/v1/me`, logging out), which need an agent's session token;
+//! beside them the gateways' and third parties' routes, and `GET /api/v1/openapi.json`,
 //! the OpenAPI document of all of them.
 //!
 //! One file per resource, each with its own `router()`, merged here. Handlers only
@@ -8,12 +9,15 @@
 //! [`ApiError`], so callers always get a JSON body naming the problem.
 
 mod acd_groups;
+mod agent_sessions;
+mod agents;
 mod connectors;
 pub mod error;
 mod external_systems;
 mod extract;
 mod inbound;
 mod interactions;
+mod me;
 mod metrics;
 pub mod openapi;
 mod plugins;
@@ -25,6 +29,7 @@ mod settings;
 mod times;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -36,7 +41,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
 
-use crate::config::AdminToken;
+use crate::config::{AdminToken, Config};
 use crate::connectors::Directory;
 use crate::metrics::Metrics;
 use crate::queue::processor::Processor;
@@ -63,14 +68,17 @@ pub struct AppState {
     pub queue: Processor,
     /// This server's metrics, shared with the router and the queue.
     pub metrics: Metrics,
+    /// How long an agent's session lasts after logging in.
+    pub agent_session: Duration,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
 impl AppState {
+    /// The plugin limits and the agents' session lifetime come from `config`.
     pub fn new(
         store: Store,
         runtime: Arc<Runtime>,
-        plugin_limits: Limits,
+        config: &Config,
         admin_token: &AdminToken,
         ingest: Ingest,
         queue: Processor,
@@ -79,11 +87,12 @@ impl AppState {
         Self {
             queue,
             metrics,
+            agent_session: config.agent_session,
             directory: Directory::new(store.clone()),
             ingest,
             store,
             runtime,
-            plugin_limits,
+            plugin_limits: config.plugin_limits,
             admin_token_hash: Arc::new(Sha256::digest(admin_token.as_str()).into()),
         }
     }
@@ -110,6 +119,10 @@ pub enum Access {
     Gateway,
     /// A third party, with its external system's token; the handler checks.
     ThirdParty,
+    /// Anyone with an agent's login and password: logging in.
+    AgentLogin,
+    /// An agent's session token, checked by middleware before the handler runs.
+    Agent,
 }
 
 /// Every route, in the groups that get the same middleware. [`router`] serves what
@@ -119,7 +132,7 @@ struct Groups {
     /// Outside [`PREFIX`].
     outside: ApiRouter,
     /// Under [`PREFIX`], each with who may call it.
-    inside: [(Access, ApiRouter); 4],
+    inside: [(Access, ApiRouter); 6],
 }
 
 fn groups() -> Groups {
@@ -132,6 +145,7 @@ fn groups() -> Groups {
             (
                 Access::Admin,
                 acd_groups::router()
+                    .merge(agents::router())
                     .merge(connectors::router())
                     .merge(plugins::router())
                     .merge(interactions::router())
@@ -143,6 +157,11 @@ fn groups() -> Groups {
             // third parties with their external system's token; the handlers check them.
             (Access::Gateway, inbound::router().merge(receipts::router())),
             (Access::ThirdParty, external_systems::third_party_router()),
+            (Access::AgentLogin, agent_sessions::public_router()),
+            (
+                Access::Agent,
+                me::router().merge(agent_sessions::agent_router()),
+            ),
         ],
     }
 }
@@ -185,7 +204,15 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                     ))
                     .route_layer(middleware::from_fn(times::with_rfc3339))
                     .route_layer(middleware::from_fn_with_state(state.clone(), require_admin)),
-                Access::ThirdParty => routes.route_layer(middleware::from_fn(times::with_rfc3339)),
+                Access::ThirdParty | Access::AgentLogin => {
+                    routes.route_layer(middleware::from_fn(times::with_rfc3339))
+                }
+                Access::Agent => routes
+                    .route_layer(middleware::from_fn(times::with_rfc3339))
+                    .route_layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        agent_sessions::require_agent,
+                    )),
             };
             api.merge(routes)
         });
@@ -200,12 +227,13 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
 }
 
 /// The span of one request: method and path, never the query string, which may carry
-/// a connector token (`?token=`).
+/// a connector token (`?token=`); on agents' routes, the agent once authenticated.
 fn request_span(request: &Request<Body>) -> tracing::Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
         path = request.uri().path(),
+        agent = tracing::field::Empty,
     )
 }
 

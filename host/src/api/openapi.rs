@@ -101,6 +101,18 @@ pub(super) async fn serve() -> Response {
         super::external_systems::settle,
         super::inbound::receive,
         super::receipts::receive,
+        super::agents::list,
+        super::agents::create,
+        super::agents::show,
+        super::agents::replace,
+        super::agents::modify,
+        super::agents::remove,
+        super::agent_sessions::login,
+        super::agent_sessions::logout,
+        super::me::me,
+        super::me::channels,
+        super::me::channel,
+        super::me::set_channel,
     ),
     components(
         schemas(ErrorBody, ErrorDetail),
@@ -115,6 +127,8 @@ pub(super) async fn serve() -> Response {
             InvalidField,
             Internal,
             Unavailable,
+            InvalidCredentials,
+            TooManyAttempts,
         ),
     ),
     tags(
@@ -126,6 +140,7 @@ pub(super) async fn serve() -> Response {
         (name = "settings", description = "The host's own email and SMS senders"),
         (name = "external-systems", description = "Gateway and external-system components, and the systems that process queue entries"),
         (name = "gateways", description = "What SMS gateways post: inbound messages and delivery receipts"),
+        (name = "agents", description = "Agents (admin), their sessions, and what a logged-in agent does under /me"),
         (name = "third-party", description = "The web API a third-party external system lists, claims and settles its entries with"),
     ),
 )]
@@ -145,9 +160,16 @@ pub fn document() -> Value {
             // Undocumented: the end-to-end test names it.
             continue;
         };
-        if *access == Access::Admin {
-            operation["security"] = json!([{ "admin_token": [] }]);
-            add_response(&mut operation["responses"], "401", "Unauthorized");
+        match access {
+            Access::Admin => {
+                operation["security"] = json!([{ "admin_token": [] }]);
+                add_response(&mut operation["responses"], "401", "Unauthorized");
+            }
+            Access::Agent => {
+                operation["security"] = json!([{ "agent_token": [] }]);
+                add_response(&mut operation["responses"], "401", "Unauthorized");
+            }
+            _ => {}
         }
         if *access != Access::Public {
             add_response(&mut operation["responses"], "500", "Internal");
@@ -156,7 +178,10 @@ pub fn document() -> Value {
     // The schemas of answers that pass through the times middleware get the twins.
     let mut timed = Vec::new();
     for (method, path, access) in &routes {
-        if !matches!(access, Access::Admin | Access::ThirdParty) {
+        if !matches!(
+            access,
+            Access::Admin | Access::ThirdParty | Access::Agent | Access::AgentLogin
+        ) {
             continue;
         }
         let method = method.as_str().to_ascii_lowercase();
@@ -200,6 +225,7 @@ fn security_schemes() -> Value {
         "receipt_token": bearer("The receipt token of the SMS settings (`GET /api/v1/settings/sms`)"),
         "receipt_token_query": query("The receipt token as `?token=`"),
         "system_token": bearer("The external system's own token (`GET /api/v1/external-systems/{name}`)"),
+        "agent_token": bearer("An agent's session token, from `POST /api/v1/agent-sessions`"),
         "system_token_query": query("The external system's token as `?token=` (listing only)"),
     })
 }
@@ -351,4 +377,6 @@ error_response! {
     InvalidField: "`invalid_field`: a missing, unknown or wrong-typed field, or one that breaks a rule (`field` names it)";
     Internal: "`internal`: the server failed (its log has the details), e.g. the database is unreachable";
     Unavailable: "`unavailable`: the server is shutting down; retry on another node or later";
+    InvalidCredentials: "`invalid_credentials`: the login or the password is wrong (the answer does not say which)";
+    TooManyAttempts: "`too_many_attempts`: too many failed logins for this login; `Retry-After` says when to try again";
 }

@@ -1,13 +1,14 @@
 //! Times in answers are milliseconds since the Unix epoch; beside each one the answer
 //! carries the same instant as RFC 3339 text in UTC with milliseconds, under the name
 //! with `_rfc3339` appended (`created_at` and `created_at_rfc3339`, an activity line's
-//! `at` and `at_rfc3339`). A time is any key named `at`, ending in `_at` or ending in
-//! `_until`. Plugin-defined data (settings, decisions, user data) is left as it is.
+//! `at` and `at_rfc3339`). A time is any key named `at` or `since`, ending in `_at` or
+//! ending in `_until`. Plugin-defined data (settings, decisions, user data) is left as
+//! it is.
 //!
-//! This is one rule applied to every admin and third-party answer on the way out, so a
-//! new time field cannot be forgotten. Bodies sent in may carry the twins back (a client
-//! that reads a resource, changes it and writes it back): [`strip_rfc3339`] drops them,
-//! as they are only ever output.
+//! This is one rule applied to every admin, agent and third-party answer on the way
+//! out, so a new time field cannot be forgotten. Bodies sent in may carry the twins
+//! back (a client that reads a resource, changes it and writes it back):
+//! [`strip_rfc3339`] drops them, as they are only ever output.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -27,7 +28,7 @@ const MAX_MS: i64 = 253_402_300_799_999;
 
 /// Whether a key holds a time.
 pub fn is_time_key(key: &str) -> bool {
-    key == "at" || key.ends_with("_at") || key.ends_with("_until")
+    key == "at" || key == "since" || key.ends_with("_at") || key.ends_with("_until")
 }
 
 /// `ms` as RFC 3339 in UTC with milliseconds, e.g. `2026-11-22T09:00:00.000Z`; `None`
@@ -153,6 +154,7 @@ mod tests {
             "created_at": 0,
             "send_at": null,
             "claimed_until": 1_000,
+            "channels": { "sms": { "state": "ready", "since": 2 } },
             "activity": [{ "status": "sent", "at": 1 }],
             "plugin_settings": { "start_at": 5 },
             "name": "x"
@@ -164,6 +166,10 @@ mod tests {
         assert_eq!(
             value["activity"][0]["at_rfc3339"],
             "1970-01-01T00:00:00.001Z"
+        );
+        assert_eq!(
+            value["channels"]["sms"]["since_rfc3339"],
+            "1970-01-01T00:00:00.002Z"
         );
         assert_eq!(value["plugin_settings"], json!({ "start_at": 5 }));
         assert_eq!(value["created_at"], 0);

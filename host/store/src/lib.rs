@@ -7,6 +7,7 @@
 //! Only the schema differs, in `migrations/sqlite` and `migrations/postgres`.
 
 mod acd_groups;
+pub mod agents;
 mod connectors;
 pub mod external;
 mod interactions;

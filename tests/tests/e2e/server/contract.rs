@@ -399,6 +399,7 @@ async fn every_listing_reads_its_query_the_same_way() {
     let id = connector["id"].as_i64().unwrap();
 
     let paged = [
+        "/api/v1/agents",
         "/api/v1/interactions",
         "/api/v1/messages",
         "/api/v1/queue",
@@ -457,13 +458,17 @@ async fn every_listing_reads_its_query_the_same_way() {
         let response = app.admin(Method::GET, url).send().await.unwrap();
         assert_bad_query(response, url, "state").await;
     }
-    let url = "/api/v1/interactions?acd_group=x";
-    assert_bad_query(
-        app.admin(Method::GET, url).send().await.unwrap(),
-        url,
-        "acd_group",
-    )
-    .await;
+    for url in [
+        "/api/v1/interactions?acd_group=x",
+        "/api/v1/agents?acd_group=x",
+    ] {
+        assert_bad_query(
+            app.admin(Method::GET, url).send().await.unwrap(),
+            url,
+            "acd_group",
+        )
+        .await;
+    }
 
     // Lists that are not paged take no parameters, under the same rule.
     for path in [

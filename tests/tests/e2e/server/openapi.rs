@@ -126,7 +126,15 @@ async fn the_document_states_security_errors_and_time_twins() {
                 );
                 assert!(responses.contains_key("401"), "{what}");
             }
-            Access::Public => {
+            Access::Agent => {
+                assert_eq!(
+                    security,
+                    &serde_json::json!([{ "agent_token": [] }]),
+                    "{what}"
+                );
+                assert!(responses.contains_key("401"), "{what}");
+            }
+            Access::Public | Access::AgentLogin => {
                 assert_eq!(security, &serde_json::json!([{}]), "{what} needs no token");
             }
             Access::Gateway | Access::ThirdParty => {
@@ -175,6 +183,9 @@ async fn the_document_states_security_errors_and_time_twins() {
         ("EntryRecord", "claimed_until"),
         ("ClaimAnswer", "expires_at"),
         ("MessageView", "received_at"),
+        ("Agent", "created_at"),
+        ("Created", "expires_at"),
+        ("ChannelStatus", "since"),
     ] {
         let twin = &schemas[schema]["properties"][format!("{time}_rfc3339")];
         assert_eq!(twin["format"], "date-time", "{schema}.{time}: {twin}");
