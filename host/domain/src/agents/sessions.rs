@@ -74,6 +74,14 @@ impl LoginInput {
             }
         };
         within("login", &self.login, MAX_LOGIN_CHARS)?;
+        // No stored login holds one, and PostgreSQL refuses a NUL in any text it is
+        // asked to compare: refused here, not failed there.
+        if self.login.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "login",
+                "must not contain control characters",
+            ));
+        }
         within("password", &self.password, MAX_PASSWORD_CHARS)
     }
 }

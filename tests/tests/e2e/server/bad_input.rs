@@ -177,4 +177,17 @@ async fn nul_characters_are_refused_before_they_reach_the_database() {
     let answer: Value = response.json().await.unwrap();
     assert_eq!(status, 422, "{answer}");
     assert_eq!(answer["error"]["field"], "claim", "{answer}");
+
+    // A login with a NUL (Schemathesis's finding on PostgreSQL, a 500 before).
+    let response = app
+        .client
+        .post(app.url("/api/v1/agent-sessions"))
+        .json(&serde_json::json!({ "login": "anna\u{0}", "password": "correct horse" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["field"], "login", "{answer}");
 }
