@@ -7,10 +7,11 @@
 //! them all.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
 
+use crate::domain::channel::Channel;
 use crate::runtime::host::{GroupStaffing, KvChanges, KvStore, Staffing};
 use crate::store::Store;
 
@@ -61,13 +62,13 @@ impl KvStore for BatchKv {
     }
 }
 
-/// Staffing from the database: queue depth is the number of interactions waiting in
-/// the group. Ready agents are reported as 0 until the host has agents.
+/// Staffing from the database, looked up once per group and channel per batch: a
+/// batch is a few milliseconds, and a router that asks for every message would
+/// otherwise query for each. Plugins see it through [`ChannelStaffing`], which names
+/// the channel of the message being routed.
 pub struct DbStaffing {
     store: Store,
-    /// Looked up once per group per batch: a batch is a few milliseconds, and a
-    /// router that asks for every message would otherwise query for each.
-    seen: Mutex<HashMap<String, Option<GroupStaffing>>>,
+    seen: Mutex<HashMap<(String, Channel), Option<GroupStaffing>>>,
 }
 
 impl DbStaffing {
@@ -77,22 +78,21 @@ impl DbStaffing {
             seen: Mutex::default(),
         }
     }
-}
 
-impl Staffing for DbStaffing {
-    fn staffing<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Option<GroupStaffing>> {
-        Box::pin(self.lookup(group))
-    }
-}
-
-impl DbStaffing {
-    async fn lookup(&self, group: &str) -> Option<GroupStaffing> {
-        if let Some(known) = self.seen.lock().expect("staffing memo").get(group) {
+    /// Ready agents are the group's members ready on `channel` with a live session;
+    /// queue depth is the interactions waiting in the group.
+    async fn lookup(&self, group: &str, channel: Channel) -> Option<GroupStaffing> {
+        let key = (group.to_owned(), channel);
+        if let Some(known) = self.seen.lock().expect("staffing memo").get(&key) {
             return *known;
         }
-        let found = match self.store.queue_depth(group).await {
-            Ok(depth) => depth.map(|queue_depth| GroupStaffing {
-                ready_agents: 0,
+        let found = match self
+            .store
+            .group_staffing(group, channel, crate::store::now_ms())
+            .await
+        {
+            Ok(staffing) => staffing.map(|(ready_agents, queue_depth)| GroupStaffing {
+                ready_agents,
                 queue_depth,
             }),
             Err(e) => {
@@ -100,10 +100,20 @@ impl DbStaffing {
                 None
             }
         };
-        self.seen
-            .lock()
-            .expect("staffing memo")
-            .insert(group.to_owned(), found);
+        self.seen.lock().expect("staffing memo").insert(key, found);
         found
+    }
+}
+
+/// The batch's staffing as one message sees it: `acd.availability` counts the agents
+/// ready on that message's channel.
+pub struct ChannelStaffing {
+    pub staffing: Arc<DbStaffing>,
+    pub channel: Channel,
+}
+
+impl Staffing for ChannelStaffing {
+    fn staffing<'a>(&'a self, group: &'a str) -> BoxFuture<'a, Option<GroupStaffing>> {
+        Box::pin(self.staffing.lookup(group, self.channel))
     }
 }

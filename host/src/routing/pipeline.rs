@@ -23,7 +23,7 @@ use crate::domain::conversations::Conversation;
 use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
 use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::metrics::Metrics;
-use crate::routing::env::{BatchKv, DbStaffing};
+use crate::routing::env::{BatchKv, ChannelStaffing, DbStaffing};
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
 use crate::sandbox;
@@ -466,7 +466,10 @@ async fn decide_all(
                             settings: settings.clone(),
                             kv: kv.clone(),
                             kv_scope: format!("connector:{}", connector.id),
-                            staffing: staffing.clone(),
+                            staffing: Arc::new(ChannelStaffing {
+                                staffing: staffing.clone(),
+                                channel: message.channel,
+                            }),
                             label: format!(
                                 "connector={} plugin=v{}",
                                 connector.name, reference.version

@@ -310,21 +310,37 @@ impl Store {
         )
     }
 
-    /// Interactions waiting in the ACD group named `group`; None if there is no such
-    /// group. What the `acd` import reports as queue depth.
-    pub async fn queue_depth(&self, group: &str) -> Result<Option<u32>, StoreError> {
+    /// The staffing of the group named `group` as routing applications see it on
+    /// `channel`: its members who are ready on that channel with a live session at
+    /// `now`, and the interactions waiting in it. None if there is no such group.
+    pub async fn group_staffing(
+        &self,
+        group: &str,
+        channel: Channel,
+        now: i64,
+    ) -> Result<Option<(u32, u32)>, StoreError> {
         let row = sqlx::query(
-            "SELECT g.id, (SELECT COUNT(*) FROM interactions i \
-                           WHERE i.acd_group = g.id AND i.state = 'queued') AS depth \
+            "SELECT g.id, \
+               (SELECT COUNT(*) FROM agent_groups ag JOIN agent_channels c \
+                  ON c.agent_id = ag.agent_id \
+                WHERE ag.acd_group = g.id AND c.channel = $2 AND c.state = 'ready' \
+                  AND EXISTS (SELECT 1 FROM agent_sessions s \
+                              WHERE s.agent_id = ag.agent_id AND s.expires_at > $3)) AS ready, \
+               (SELECT COUNT(*) FROM interactions i \
+                WHERE i.acd_group = g.id AND i.state = 'queued') AS depth \
              FROM acd_groups g WHERE g.name = $1",
         )
         .bind(group)
+        .bind(channel.as_str())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Ok(Some(
-                row.try_get::<i64, _>("depth")?.clamp(0, u32::MAX.into()) as u32,
-            )),
+        let count = |name: &str| -> Result<u32, StoreError> {
+            let n: i64 = row.as_ref().map_or(Ok(0), |r| r.try_get(name))?;
+            Ok(n.clamp(0, u32::MAX.into()) as u32)
+        };
+        match &row {
+            Some(_) => Ok(Some((count("ready")?, count("depth")?))),
             None => Ok(None),
         }
     }

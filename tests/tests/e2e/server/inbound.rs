@@ -822,3 +822,102 @@ async fn invalid_stored_plugin_settings_fall_back_with_a_configuration_error() {
     );
     assert_eq!(interaction_of(&app, &message).await["acd_group"], fallback);
 }
+
+/// `acd.availability` counts the group's members who are ready on the message's channel
+/// with a live session: the keyword router's overflow group takes a billing message
+/// only while no billing agent is ready for SMS.
+#[tokio::test]
+async fn the_overflow_group_follows_real_agents_ready_on_the_messages_channel() {
+    let app = spawn_app().await;
+    let mut settings = keyword_settings();
+    settings["overflow_group"] = json!("general");
+    let (connector, _) = routed_connector(&app, "keyword-router", settings).await;
+    let groups = get(&app, "/api/v1/acd-groups").await;
+    let id_of = |name: &str| {
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap()["id"]
+            .clone()
+    };
+    let route = |text: &'static str, id: &'static str| {
+        let (app, token) = (&app, token(&connector));
+        async move {
+            let message = routed(app, accepted(app, &token, &sms(CUSTOMER, text, id)).await).await;
+            interaction_of(app, &message).await
+        }
+    };
+
+    // Nobody is ready in billing: it overflows.
+    let first = route("my bill is wrong", "o-1").await;
+    assert_eq!(first["acd_group"], id_of("general"), "{first}");
+    let overflowed = |interaction: &Value| {
+        interaction["user_data"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(["overflow_from", "billing"]))
+    };
+    assert!(overflowed(&first), "{first}");
+
+    let response = app
+        .admin(Method::POST, "/api/v1/agents")
+        .json(
+            &json!({ "login": "bea", "name": "Bea", "password": "correct horse battery",
+                       "groups": [id_of("billing")] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let session: Value = app
+        .client
+        .post(app.url("/api/v1/agent-sessions"))
+        .json(&json!({ "login": "bea", "password": "correct horse battery" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_token = session["token"].as_str().unwrap().to_owned();
+    let set = |channel: &'static str, state: &'static str| {
+        let (app, agent_token) = (&app, agent_token.clone());
+        async move {
+            let response = app
+                .client
+                .put(app.url(&format!("/api/v1/me/channels/{channel}")))
+                .bearer_auth(agent_token)
+                .json(&json!({ "state": state }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+
+    // Ready for email only: an SMS still finds nobody.
+    set("email", "ready").await;
+    let second = route("another bill", "o-2").await;
+    assert_eq!(second["acd_group"], id_of("general"), "{second}");
+    assert!(overflowed(&second), "{second}");
+
+    // Ready for SMS: billing keeps its message.
+    set("sms", "ready").await;
+    let third = route("the bill again", "o-3").await;
+    assert_eq!(third["acd_group"], id_of("billing"), "{third}");
+    assert!(!overflowed(&third), "{third}");
+
+    // Logged out: not ready anywhere, so it overflows again.
+    let response = app
+        .client
+        .delete(app.url("/api/v1/agent-sessions/current"))
+        .bearer_auth(&agent_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let fourth = route("still the bill", "o-4").await;
+    assert_eq!(fourth["acd_group"], id_of("general"), "{fourth}");
+}
