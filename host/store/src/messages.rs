@@ -335,14 +335,14 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
         let count = |name: &str| -> Result<u32, StoreError> {
-            let n: i64 = row.as_ref().map_or(Ok(0), |r| r.try_get(name))?;
+            let n: i64 = row.try_get(name)?;
             Ok(n.clamp(0, u32::MAX.into()) as u32)
         };
-        match &row {
-            Some(_) => Ok(Some((count("ready")?, count("depth")?))),
-            None => Ok(None),
-        }
+        Ok(Some((count("ready")?, count("depth")?)))
     }
 
     /// Writes routing outcomes in one transaction: message states, activity, routing
