@@ -19,6 +19,7 @@ pub use switchyard_store as store;
 
 pub mod api;
 pub mod cli;
+pub mod cometd;
 pub mod config;
 pub mod connectors;
 pub mod metrics;
