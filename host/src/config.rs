@@ -27,6 +27,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// How long an agent's session lasts after logging in: a working day and some.
 pub const DEFAULT_AGENT_SESSION_HOURS: u64 = 12;
+/// Seconds a ready agent may be without a live CometD connection by default: long
+/// enough for a browser to reload and reconnect, short enough that nothing is offered
+/// to a closed one for long.
+pub const DEFAULT_AGENT_PRESENCE_SECS: u64 = 60;
+
 /// The longest session an operator may configure: 30 days. A stolen token should not
 /// outlive the agent's next password change by months.
 pub const MAX_AGENT_SESSION_HOURS: u64 = 720;
@@ -45,6 +50,9 @@ pub struct RawSettings {
     pub queue_worker: Option<bool>,
     /// Hours an agent's session lasts after logging in.
     pub agent_session_hours: Option<u64>,
+    /// Seconds a ready agent may be without a live CometD connection before being made
+    /// not ready; 0 turns the sweep off.
+    pub agent_presence_secs: Option<u64>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -103,6 +111,7 @@ impl RawSettings {
             queue_worker: var("SWITCHYARD_QUEUE_WORKER")
                 .map(|v| !matches!(v.as_str(), "0" | "false" | "off" | "no")),
             agent_session_hours: None,
+            agent_presence_secs: var("SWITCHYARD_AGENT_PRESENCE_SECS").and_then(|v| v.parse().ok()),
             plugins: RawPluginLimits::default(),
         }
     }
@@ -117,6 +126,7 @@ impl RawSettings {
             max_body_bytes: later.max_body_bytes.or(self.max_body_bytes),
             queue_worker: later.queue_worker.or(self.queue_worker),
             agent_session_hours: later.agent_session_hours.or(self.agent_session_hours),
+            agent_presence_secs: later.agent_presence_secs.or(self.agent_presence_secs),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -212,6 +222,13 @@ impl RawSettings {
             max_body_bytes,
             queue_worker: self.queue_worker.unwrap_or(true),
             agent_session: Duration::from_secs(session_hours * 3_600),
+            agent_presence: match self
+                .agent_presence_secs
+                .unwrap_or(DEFAULT_AGENT_PRESENCE_SECS)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             plugin_limits: limits,
         })
     }
@@ -232,6 +249,9 @@ pub struct Config {
     pub queue_worker: bool,
     /// How long an agent's session lasts after logging in.
     pub agent_session: Duration,
+    /// How long a ready agent may be without a CometD connection before being made not
+    /// ready (`None`: never).
+    pub agent_presence: Option<Duration>,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }

@@ -60,6 +60,9 @@ struct Inner {
     db_pool_idle: Family<Labels<1>, Gauge>,
     agent_logins: Family<Labels<1>, Counter>,
     agents_ready: Family<Labels<1>, Gauge>,
+    offers: Family<Labels<1>, Counter>,
+    offering_pass: Histogram,
+    agent_operations: Family<Labels<2>, Counter>,
 }
 
 impl Default for Metrics {
@@ -162,6 +165,24 @@ impl Metrics {
             "Agents ready on each channel with a live session, counted when scraped",
             agents_ready.clone(),
         );
+        let offers = Family::default();
+        registry.register(
+            "switchyard_offers",
+            "Offers of interactions to agents, by event: invited, revoked",
+            offers.clone(),
+        );
+        let offering_pass = latency_histogram();
+        registry.register(
+            "switchyard_offering_pass_seconds",
+            "How long one offering pass took (revoking, planning and offering)",
+            offering_pass.clone(),
+        );
+        let agent_operations = Family::default();
+        registry.register(
+            "switchyard_agent_operations",
+            "Agents' operations on interactions, by operation and result: ok, refused, error",
+            agent_operations.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -180,6 +201,9 @@ impl Metrics {
                 db_pool_idle,
                 agent_logins,
                 agents_ready,
+                offers,
+                offering_pass,
+                agent_operations,
             }),
         }
     }
@@ -345,6 +369,25 @@ impl Metrics {
                 .get_or_create(&[("channel", channel.as_str())])
                 .set(*count);
         }
+    }
+
+    /// One offering pass made `invited` offers and revoked `revoked`, in `elapsed`.
+    pub fn offering_pass(&self, invited: usize, revoked: usize, elapsed: Duration) {
+        for (event, n) in [("invited", invited), ("revoked", revoked)] {
+            self.inner
+                .offers
+                .get_or_create(&[("event", event)])
+                .inc_by(n as u64);
+        }
+        self.inner.offering_pass.observe(elapsed.as_secs_f64());
+    }
+
+    /// An agent's `operation` ended with `result` (`ok`, `refused`, `error`).
+    pub fn agent_operation(&self, operation: &'static str, result: &'static str) {
+        self.inner
+            .agent_operations
+            .get_or_create(&[("operation", operation), ("result", result)])
+            .inc();
     }
 
     /// The text exposition of every metric, ending with `# EOF`.

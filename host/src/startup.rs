@@ -9,13 +9,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agents::Offering;
+use crate::agents::offering::Notifier;
 use crate::api::{self, AppState};
 use crate::config::{AdminToken, Config};
 use crate::metrics::Metrics;
 use crate::queue::processor::{self, Processor};
 use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::Store;
+use crate::store::{Backend, Store, offering};
 
 /// The `settings` key of the generated admin token.
 const ADMIN_TOKEN_SETTING: &str = "admin_token";
@@ -28,6 +30,8 @@ pub struct Application {
     workers: Workers,
     /// None when this node leaves the queue to others (or to on-demand API calls).
     queue_worker: Option<processor::Worker>,
+    /// The offering loop and the PostgreSQL listener: stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
     admin_token: AdminToken,
     token_source: TokenSource,
 }
@@ -77,11 +81,27 @@ impl Application {
             None => stored_admin_token(&store).await?,
         };
         let metrics = Metrics::new();
+        // Until the CometD server is wired, nobody listens for agents' notifications.
+        let notifier: Notifier = Arc::new(|_agent| {});
+        let offering = Offering::new(notifier.clone());
+        let background = vec![
+            tokio::spawn(offering.clone().run(
+                store.clone(),
+                metrics.clone(),
+                config.agent_presence,
+            )),
+            tokio::spawn(listen_for_agents(
+                store.backend(),
+                config.database_url.clone(),
+                notifier,
+            )),
+        ];
         let (ingest, workers) = pipeline::start(RouterContext {
             store: store.clone(),
             runtime: runtime.clone(),
             limits: config.plugin_limits,
             metrics: metrics.clone(),
+            offering: offering.clone(),
         });
         let queue = Processor::new(
             store.clone(),
@@ -98,8 +118,11 @@ impl Application {
                 runtime,
                 &config,
                 &admin_token,
-                ingest,
-                queue,
+                api::Workers {
+                    ingest,
+                    queue,
+                    offering,
+                },
                 metrics,
             ),
             config.max_body_bytes,
@@ -110,6 +133,7 @@ impl Application {
             store,
             workers,
             queue_worker,
+            background,
             admin_token,
             token_source,
         })
@@ -149,6 +173,9 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await;
         self.workers.shutdown(ROUTING_GRACE).await;
+        for task in &self.background {
+            task.abort();
+        }
         if let Some(worker) = self.queue_worker {
             worker.shutdown(ROUTING_GRACE).await;
         }
@@ -176,6 +203,21 @@ async fn stored_admin_token(store: &Store) -> anyhow::Result<(AdminToken, TokenS
         Ok((token, TokenSource::Generated))
     } else {
         Ok((token, TokenSource::Stored))
+    }
+}
+
+/// Wakes this node's CometD clients for notifications stored by any node (PostgreSQL's
+/// LISTEN/NOTIFY), reconnecting after a lost connection. Nothing to do on SQLite: one
+/// node, which wakes its own clients.
+async fn listen_for_agents(backend: Backend, url: String, notifier: Notifier) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    loop {
+        if let Err(e) = offering::listen_for_agents(&url, |agent| notifier(agent)).await {
+            tracing::warn!(error = %e, "lost the PostgreSQL listener for agents' notifications; reconnecting");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
