@@ -243,7 +243,7 @@ async fn all_notifications(app: &TestApp) -> Vec<(i64, Value)> {
 fn states(notes: &[Value], id: i64) -> Vec<String> {
     notes
         .iter()
-        .filter(|n| n["id"] == id.to_string())
+        .filter(|n| n["id"].as_str() == Some(id.to_string().as_str()))
         .map(|n| n["state"].as_str().unwrap().to_owned())
         .collect()
 }
