@@ -83,7 +83,13 @@ impl Application {
         let metrics = Metrics::new();
         // Until the CometD server is wired, nobody listens for agents' notifications.
         let notifier: Notifier = Arc::new(|_agent| {});
-        let offering = Offering::new(notifier.clone());
+        let queue = Processor::new(
+            store.clone(),
+            runtime.clone(),
+            config.plugin_limits,
+            metrics.clone(),
+        );
+        let offering = Offering::new(notifier.clone(), queue.clone());
         let background = vec![
             tokio::spawn(offering.clone().run(
                 store.clone(),
@@ -103,12 +109,6 @@ impl Application {
             metrics: metrics.clone(),
             offering: offering.clone(),
         });
-        let queue = Processor::new(
-            store.clone(),
-            runtime.clone(),
-            config.plugin_limits,
-            metrics.clone(),
-        );
         let queue_worker = config
             .queue_worker
             .then(|| processor::Worker::start(queue.clone(), store.backend()));
