@@ -27,6 +27,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// How long an agent's session lasts after logging in: a working day and some.
 pub const DEFAULT_AGENT_SESSION_HOURS: u64 = 12;
+/// How long the CometD server holds a connect with nothing to send, in milliseconds:
+/// the Java CometD server's default. Proxies in front must allow requests this long.
+pub const DEFAULT_COMETD_TIMEOUT_MS: u64 = 30_000;
+/// The longest hold an operator may configure: 5 minutes, past what proxies allow.
+pub const MAX_COMETD_TIMEOUT_MS: u64 = 300_000;
 /// The longest session an operator may configure: 30 days. A stolen token should not
 /// outlive the agent's next password change by months.
 pub const MAX_AGENT_SESSION_HOURS: u64 = 720;
@@ -45,6 +50,8 @@ pub struct RawSettings {
     pub queue_worker: Option<bool>,
     /// Hours an agent's session lasts after logging in.
     pub agent_session_hours: Option<u64>,
+    /// Milliseconds the CometD server holds a connect with nothing to send.
+    pub cometd_timeout_ms: Option<u64>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -103,6 +110,7 @@ impl RawSettings {
             queue_worker: var("SWITCHYARD_QUEUE_WORKER")
                 .map(|v| !matches!(v.as_str(), "0" | "false" | "off" | "no")),
             agent_session_hours: None,
+            cometd_timeout_ms: None,
             plugins: RawPluginLimits::default(),
         }
     }
@@ -117,6 +125,7 @@ impl RawSettings {
             max_body_bytes: later.max_body_bytes.or(self.max_body_bytes),
             queue_worker: later.queue_worker.or(self.queue_worker),
             agent_session_hours: later.agent_session_hours.or(self.agent_session_hours),
+            cometd_timeout_ms: later.cometd_timeout_ms.or(self.cometd_timeout_ms),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -180,6 +189,16 @@ impl RawSettings {
             });
         }
 
+        let cometd_timeout_ms = self.cometd_timeout_ms.unwrap_or(DEFAULT_COMETD_TIMEOUT_MS);
+        if !(1..=MAX_COMETD_TIMEOUT_MS).contains(&cometd_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                setting: "cometd_timeout_ms",
+                message: format!(
+                    "must be between 1 and {MAX_COMETD_TIMEOUT_MS}, not {cometd_timeout_ms}"
+                ),
+            });
+        }
+
         let defaults = Limits::default();
         let limits = Limits {
             fuel: self.plugins.fuel.unwrap_or(defaults.fuel),
@@ -212,6 +231,7 @@ impl RawSettings {
             max_body_bytes,
             queue_worker: self.queue_worker.unwrap_or(true),
             agent_session: Duration::from_secs(session_hours * 3_600),
+            cometd_timeout: Duration::from_millis(cometd_timeout_ms),
             plugin_limits: limits,
         })
     }
@@ -232,6 +252,8 @@ pub struct Config {
     pub queue_worker: bool,
     /// How long an agent's session lasts after logging in.
     pub agent_session: Duration,
+    /// How long the CometD server holds a connect with nothing to send.
+    pub cometd_timeout: Duration,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }

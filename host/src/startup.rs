@@ -10,6 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
+use crate::cometd::{self, Cometd};
 use crate::config::{AdminToken, Config};
 use crate::metrics::Metrics;
 use crate::queue::processor::{self, Processor};
@@ -30,6 +31,7 @@ pub struct Application {
     queue_worker: Option<processor::Worker>,
     admin_token: AdminToken,
     token_source: TokenSource,
+    cometd: cometd::Stopper,
 }
 
 /// How long a stopping server lets the router finish the batch in hand. Whatever is
@@ -92,6 +94,17 @@ impl Application {
         let queue_worker = config
             .queue_worker
             .then(|| processor::Worker::start(queue.clone(), store.backend()));
+        // The agents' notifications over CometD, outside the API's route table.
+        let cometd = Cometd::new(
+            cometd::SessionsOnly::new(store.clone()),
+            cometd::Hub::new(),
+            cometd::Settings {
+                timeout: config.cometd_timeout,
+                ..cometd::Settings::default()
+            },
+            metrics.clone(),
+        );
+        cometd.spawn_sweeper();
         let router = api::router(
             AppState::new(
                 store.clone(),
@@ -103,7 +116,8 @@ impl Application {
                 metrics,
             ),
             config.max_body_bytes,
-        );
+        )
+        .merge(cometd::router(cometd.clone()));
         Ok(Self {
             listener,
             router,
@@ -112,6 +126,7 @@ impl Application {
             queue_worker,
             admin_token,
             token_source,
+            cometd: cometd.stopper(),
         })
     }
 
@@ -145,6 +160,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Held CometD connects and sockets would keep a graceful shutdown waiting.
+        let cometd = self.cometd;
+        let shutdown = async move {
+            shutdown.await;
+            cometd.stop();
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -8,8 +8,9 @@ use std::future::Future;
 use crate::store::StoreError;
 
 /// One stored notification for one agent: `seq` grows with every notification stored
-/// for that agent (gaps allowed), and `data` is the message's `data` as seed 003 shapes
-/// it (an `InteractionStateMessage`).
+/// for that agent (gaps allowed), and `data` is the message's `data`: an
+/// `InteractionStateMessage` (`messageTypeName`, `id`, `channel`, `state`,
+/// `capabilities`, ...), in the shapes of Genesys Web Services' notifications.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     pub seq: i64,
