@@ -32,6 +32,11 @@ pub const DEFAULT_AGENT_SESSION_HOURS: u64 = 12;
 pub const DEFAULT_COMETD_TIMEOUT_MS: u64 = 30_000;
 /// The longest hold an operator may configure: 5 minutes, past what proxies allow.
 pub const MAX_COMETD_TIMEOUT_MS: u64 = 300_000;
+/// Seconds a ready agent may be without a live CometD connection by default: long
+/// enough for a browser to reload and reconnect, short enough that nothing is offered
+/// to a closed one for long.
+pub const DEFAULT_AGENT_PRESENCE_SECS: u64 = 60;
+
 /// The longest session an operator may configure: 30 days. A stolen token should not
 /// outlive the agent's next password change by months.
 pub const MAX_AGENT_SESSION_HOURS: u64 = 720;
@@ -52,6 +57,9 @@ pub struct RawSettings {
     pub agent_session_hours: Option<u64>,
     /// Milliseconds the CometD server holds a connect with nothing to send.
     pub cometd_timeout_ms: Option<u64>,
+    /// Seconds a ready agent may be without a live CometD connection before being made
+    /// not ready; 0 turns the sweep off.
+    pub agent_presence_secs: Option<u64>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -111,6 +119,7 @@ impl RawSettings {
                 .map(|v| !matches!(v.as_str(), "0" | "false" | "off" | "no")),
             agent_session_hours: None,
             cometd_timeout_ms: None,
+            agent_presence_secs: var("SWITCHYARD_AGENT_PRESENCE_SECS").and_then(|v| v.parse().ok()),
             plugins: RawPluginLimits::default(),
         }
     }
@@ -126,6 +135,7 @@ impl RawSettings {
             queue_worker: later.queue_worker.or(self.queue_worker),
             agent_session_hours: later.agent_session_hours.or(self.agent_session_hours),
             cometd_timeout_ms: later.cometd_timeout_ms.or(self.cometd_timeout_ms),
+            agent_presence_secs: later.agent_presence_secs.or(self.agent_presence_secs),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -232,6 +242,13 @@ impl RawSettings {
             queue_worker: self.queue_worker.unwrap_or(true),
             agent_session: Duration::from_secs(session_hours * 3_600),
             cometd_timeout: Duration::from_millis(cometd_timeout_ms),
+            agent_presence: match self
+                .agent_presence_secs
+                .unwrap_or(DEFAULT_AGENT_PRESENCE_SECS)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
             plugin_limits: limits,
         })
     }
@@ -254,6 +271,9 @@ pub struct Config {
     pub agent_session: Duration,
     /// How long the CometD server holds a connect with nothing to send.
     pub cometd_timeout: Duration,
+    /// How long a ready agent may be without a CometD connection before being made not
+    /// ready (`None`: never).
+    pub agent_presence: Option<Duration>,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }

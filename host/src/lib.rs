@@ -17,6 +17,7 @@ pub use switchyard_domain as domain;
 /// Durable storage (`host/store`).
 pub use switchyard_store as store;
 
+pub mod agents;
 pub mod api;
 pub mod cli;
 pub mod cometd;

@@ -63,6 +63,9 @@ struct Inner {
     cometd_sessions: Family<Labels<1>, Gauge>,
     cometd_delivered: Counter,
     cometd_errors: Family<Labels<1>, Counter>,
+    offers: Family<Labels<1>, Counter>,
+    offering_pass: Histogram,
+    agent_operations: Family<Labels<2>, Counter>,
 }
 
 impl Default for Metrics {
@@ -183,6 +186,24 @@ impl Metrics {
             "CometD messages refused or failed, by kind (unknown_client, unauthorized, subscription_denied, invalid_message, malformed_body, store, ...)",
             cometd_errors.clone(),
         );
+        let offers = Family::default();
+        registry.register(
+            "switchyard_offers",
+            "Offers of interactions to agents, by event: invited, revoked",
+            offers.clone(),
+        );
+        let offering_pass = latency_histogram();
+        registry.register(
+            "switchyard_offering_pass_seconds",
+            "How long one offering pass took (revoking, planning and offering)",
+            offering_pass.clone(),
+        );
+        let agent_operations = Family::default();
+        registry.register(
+            "switchyard_agent_operations",
+            "Agents' operations on interactions, by operation and result: ok, refused, error",
+            agent_operations.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -204,6 +225,9 @@ impl Metrics {
                 cometd_sessions,
                 cometd_delivered,
                 cometd_errors,
+                offers,
+                offering_pass,
+                agent_operations,
             }),
         }
     }
@@ -389,6 +413,25 @@ impl Metrics {
         self.inner
             .cometd_errors
             .get_or_create(&[("kind", kind)])
+            .inc();
+    }
+
+    /// One offering pass made `invited` offers and revoked `revoked`, in `elapsed`.
+    pub fn offering_pass(&self, invited: usize, revoked: usize, elapsed: Duration) {
+        for (event, n) in [("invited", invited), ("revoked", revoked)] {
+            self.inner
+                .offers
+                .get_or_create(&[("event", event)])
+                .inc_by(n as u64);
+        }
+        self.inner.offering_pass.observe(elapsed.as_secs_f64());
+    }
+
+    /// An agent's `operation` ended with `result` (`ok`, `refused`, `error`).
+    pub fn agent_operation(&self, operation: &'static str, result: &'static str) {
+        self.inner
+            .agent_operations
+            .get_or_create(&[("operation", operation), ("result", result)])
             .inc();
     }
 

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::agents::offering::Notifier;
+use crate::agents::{Offering, StoreFeed};
 use crate::api::{self, AppState};
 use crate::cometd::{self, Cometd};
 use crate::config::{AdminToken, Config};
@@ -16,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::queue::processor::{self, Processor};
 use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::store::Store;
+use crate::store::{Backend, Store, offering};
 
 /// The `settings` key of the generated admin token.
 const ADMIN_TOKEN_SETTING: &str = "admin_token";
@@ -29,6 +31,8 @@ pub struct Application {
     workers: Workers,
     /// None when this node leaves the queue to others (or to on-demand API calls).
     queue_worker: Option<processor::Worker>,
+    /// The offering loop and the PostgreSQL listener: stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
     admin_token: AdminToken,
     token_source: TokenSource,
     cometd: cometd::Stopper,
@@ -79,11 +83,31 @@ impl Application {
             None => stored_admin_token(&store).await?,
         };
         let metrics = Metrics::new();
+        // New notifications wake the agents' CometD clients held on this node.
+        let hub = cometd::Hub::new();
+        let notifier: Notifier = {
+            let hub = hub.clone();
+            Arc::new(move |agent| hub.wake(agent))
+        };
+        let offering = Offering::new(notifier.clone());
+        let background = vec![
+            tokio::spawn(offering.clone().run(
+                store.clone(),
+                metrics.clone(),
+                config.agent_presence,
+            )),
+            tokio::spawn(listen_for_agents(
+                store.backend(),
+                config.database_url.clone(),
+                notifier,
+            )),
+        ];
         let (ingest, workers) = pipeline::start(RouterContext {
             store: store.clone(),
             runtime: runtime.clone(),
             limits: config.plugin_limits,
             metrics: metrics.clone(),
+            offering: offering.clone(),
         });
         let queue = Processor::new(
             store.clone(),
@@ -96,8 +120,8 @@ impl Application {
             .then(|| processor::Worker::start(queue.clone(), store.backend()));
         // The agents' notifications over CometD, outside the API's route table.
         let cometd = Cometd::new(
-            cometd::SessionsOnly::new(store.clone()),
-            cometd::Hub::new(),
+            StoreFeed::new(store.clone()),
+            hub,
             cometd::Settings {
                 timeout: config.cometd_timeout,
                 ..cometd::Settings::default()
@@ -111,8 +135,11 @@ impl Application {
                 runtime,
                 &config,
                 &admin_token,
-                ingest,
-                queue,
+                api::Workers {
+                    ingest,
+                    queue,
+                    offering,
+                },
                 metrics,
             ),
             config.max_body_bytes,
@@ -124,6 +151,7 @@ impl Application {
             store,
             workers,
             queue_worker,
+            background,
             admin_token,
             token_source,
             cometd: cometd.stopper(),
@@ -164,12 +192,15 @@ impl Application {
         let cometd = self.cometd;
         let shutdown = async move {
             shutdown.await;
-            cometd.stop();
+            cometd.stop().await;
         };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         self.workers.shutdown(ROUTING_GRACE).await;
+        for task in &self.background {
+            task.abort();
+        }
         if let Some(worker) = self.queue_worker {
             worker.shutdown(ROUTING_GRACE).await;
         }
@@ -197,6 +228,21 @@ async fn stored_admin_token(store: &Store) -> anyhow::Result<(AdminToken, TokenS
         Ok((token, TokenSource::Generated))
     } else {
         Ok((token, TokenSource::Stored))
+    }
+}
+
+/// Wakes this node's CometD clients for notifications stored by any node (PostgreSQL's
+/// LISTEN/NOTIFY), reconnecting after a lost connection. Nothing to do on SQLite: one
+/// node, which wakes its own clients.
+async fn listen_for_agents(backend: Backend, url: String, notifier: Notifier) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    loop {
+        if let Err(e) = offering::listen_for_agents(&url, |agent| notifier(agent)).await {
+            tracing::warn!(error = %e, "lost the PostgreSQL listener for agents' notifications; reconnecting");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

@@ -206,7 +206,7 @@ async fn save(
     summary = "Delete an agent",
     params(("id" = i64, Path, description = "The agent's id")),
     responses(
-        (status = 204, description = "Deleted; its sessions end"),
+        (status = 204, description = "Deleted; its sessions end and the interactions it held go back to their queues"),
         (status = 404, response = NotFound),
     ),
 )]
@@ -214,6 +214,14 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_agent(id).await?;
+    let requeued = state.store.delete_agent(id).await?;
+    if requeued > 0 {
+        tracing::info!(
+            agent = id,
+            requeued,
+            "deleted agent's interactions put back in their queues"
+        );
+        state.offering.wake();
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -61,6 +61,21 @@ impl ApiError {
         Self::client(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 422 `invalid_field` naming `field`: what [`StoreError::Invalid`] answers too.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::client(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field}: {}", message.into()),
+        )
+        .with_field(field)
+    }
+
+    /// Whether the caller is to blame (a 4xx answer).
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, Self::Client { .. })
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::client(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

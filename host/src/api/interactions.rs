@@ -58,7 +58,11 @@ pub(super) async fn list(
 ) -> Result<Json<Page<InteractionSummary>>, ApiError> {
     let query = ListQuery::paged(raw.as_deref(), &["acd_group", "state"])?;
     let acd_group = query.id_filter("acd_group")?;
-    let state_filter = query.choice("state", &["queued"], InteractionState::parse)?;
+    let state_filter = query.choice(
+        "state",
+        &InteractionState::ALL.map(InteractionState::as_str),
+        InteractionState::parse,
+    )?;
     if let Some(group) = acd_group {
         // An unknown group is a 404, not an empty list that hides a typo.
         state.store.acd_group(group).await?;

@@ -19,6 +19,7 @@ mod inbound;
 mod interactions;
 mod me;
 mod metrics;
+mod my_interactions;
 pub mod openapi;
 mod plugins;
 mod query;
@@ -41,6 +42,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
 
+use crate::agents::Offering;
 use crate::config::{AdminToken, Config};
 use crate::connectors::Directory;
 use crate::metrics::Metrics;
@@ -50,6 +52,13 @@ use crate::runtime::{Limits, Runtime};
 use crate::store::Store;
 pub use error::ApiError;
 use routes::{ApiRouter, get};
+
+/// The server's background workers that handlers hand work to.
+pub struct Workers {
+    pub ingest: Ingest,
+    pub queue: Processor,
+    pub offering: Offering,
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -66,6 +75,8 @@ pub struct AppState {
     pub ingest: Ingest,
     /// The communication queue's processing, for on-demand runs and wake-ups.
     pub queue: Processor,
+    /// The offering loop, woken when agents free capacity or hand work back.
+    pub offering: Offering,
     /// This server's metrics, shared with the router and the queue.
     pub metrics: Metrics,
     /// How long an agent's session lasts after logging in.
@@ -80,12 +91,17 @@ impl AppState {
         runtime: Arc<Runtime>,
         config: &Config,
         admin_token: &AdminToken,
-        ingest: Ingest,
-        queue: Processor,
+        workers: Workers,
         metrics: Metrics,
     ) -> Self {
+        let Workers {
+            ingest,
+            queue,
+            offering,
+        } = workers;
         Self {
             queue,
+            offering,
             metrics,
             agent_session: config.agent_session,
             directory: Directory::new(store.clone()),
@@ -160,7 +176,9 @@ fn groups() -> Groups {
             (Access::AgentLogin, agent_sessions::public_router()),
             (
                 Access::Agent,
-                me::router().merge(agent_sessions::agent_router()),
+                me::router()
+                    .merge(my_interactions::router())
+                    .merge(agent_sessions::agent_router()),
             ),
         ],
     }

@@ -113,6 +113,10 @@ pub(super) async fn serve() -> Response {
         super::me::channels,
         super::me::channel,
         super::me::set_channel,
+        super::my_interactions::list,
+        super::my_interactions::show,
+        super::my_interactions::operate,
+        super::my_interactions::workbins,
     ),
     components(
         schemas(ErrorBody, ErrorDetail),

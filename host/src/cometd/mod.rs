@@ -20,7 +20,6 @@ mod outbox;
 pub mod protocol;
 mod server;
 mod session;
-mod sessions_only;
 #[cfg(test)]
 mod tests;
 mod websocket;
@@ -30,8 +29,7 @@ use axum::routing::post;
 
 pub use feed::{Feed, Notification};
 pub use hub::Hub;
-pub use server::{Cometd, Settings, Stopper};
-pub use sessions_only::SessionsOnly;
+pub use server::{Cometd, Phase, Settings, Stopper};
 
 /// Where the server answers.
 pub const PATH: &str = "/cometd";

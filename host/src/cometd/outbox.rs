@@ -77,6 +77,14 @@ impl Outbox {
         }
     }
 
+    /// Whether a batch with notifications awaits the client's confirmation.
+    pub fn unconfirmed(&self) -> bool {
+        match (self.in_flight, self.cursor) {
+            (Some(batch), Some(cursor)) => batch.through > cursor,
+            _ => false,
+        }
+    }
+
     /// Where the next read of the feed starts, or `None` if the client is not
     /// subscribed (nothing to deliver).
     pub fn read_after(&self) -> Option<i64> {

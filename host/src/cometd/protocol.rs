@@ -271,8 +271,9 @@ pub fn transports_match(offered: &[String]) -> bool {
 /// What a client should do next, as Bayeux advice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reconnect {
-    /// Connect again (after `interval`): the normal case.
+    /// Connect again after `interval_ms`: the normal case.
     Retry {
+        interval_ms: u64,
         timeout_ms: u64,
         max_interval_ms: u64,
     },
@@ -286,11 +287,12 @@ impl Reconnect {
     fn advice(self) -> Value {
         match self {
             Reconnect::Retry {
+                interval_ms,
                 timeout_ms,
                 max_interval_ms,
             } => json!({
                 "reconnect": "retry",
-                "interval": 0,
+                "interval": interval_ms,
                 "timeout": timeout_ms,
                 "maxInterval": max_interval_ms,
             }),
@@ -626,6 +628,7 @@ mod tests {
             r#"{"channel":"/meta/handshake","id":"7","supportedConnectionTypes":["long-polling"]}"#,
         );
         let advice = Reconnect::Retry {
+            interval_ms: 0,
             timeout_ms: 30_000,
             max_interval_ms: 10_000,
         };

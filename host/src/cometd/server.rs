@@ -54,6 +54,16 @@ impl Default for Settings {
 impl Settings {
     fn retry(&self) -> Reconnect {
         Reconnect::Retry {
+            interval_ms: 0,
+            timeout_ms: millis(self.timeout),
+            max_interval_ms: millis(self.max_interval),
+        }
+    }
+
+    /// Reconnect after [`DRAIN`]: by then this node has stopped.
+    fn retry_later(&self) -> Reconnect {
+        Reconnect::Retry {
+            interval_ms: millis(DRAIN),
             timeout_ms: millis(self.timeout),
             max_interval_ms: millis(self.max_interval),
         }
@@ -83,17 +93,43 @@ struct Shared<F> {
     settings: Settings,
     metrics: Metrics,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
-    /// True once the server stops: held connects answer at once, sockets close.
-    stopping: Arc<watch::Sender<bool>>,
+    /// Where the server is in its life; see [`Phase`].
+    phase: Arc<watch::Sender<Phase>>,
 }
 
-/// Stops a [`Cometd`] (see [`Cometd::stop`]).
+/// A server's life: serving, then draining (held connects are answered at once and
+/// nothing new is sent, while clients confirm what they were last sent), then closed
+/// (sockets closed, sweeper stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    Draining,
+    Closed,
+}
+
+/// How long a stopping server waits for clients with the ack extension to confirm what
+/// they were last sent. They confirm on their next connect, which follows a reply at
+/// once; without this wait, a graceful restart would send it again.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Stops a [`Cometd`] without naming its feed: for whoever runs the server.
 #[derive(Clone)]
-pub struct Stopper(Arc<watch::Sender<bool>>);
+pub struct Stopper {
+    phase: Arc<watch::Sender<Phase>>,
+    unconfirmed: Arc<dyn Fn() -> bool + Send + Sync>,
+}
 
 impl Stopper {
-    pub fn stop(&self) {
-        self.0.send_replace(true);
+    /// Drains (for at most [`DRAIN`]), then closes. Held connects no longer keep a
+    /// graceful shutdown waiting; clients reconnect to another node, or to this one
+    /// once it is back, which sends them to handshake.
+    pub async fn stop(&self) {
+        self.phase.send_replace(Phase::Draining);
+        let deadline = Instant::now() + DRAIN;
+        while (self.unconfirmed)() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.phase.send_replace(Phase::Closed);
     }
 }
 
@@ -131,7 +167,7 @@ impl<F: Feed> Cometd<F> {
                 settings,
                 metrics,
                 sessions: Mutex::new(HashMap::new()),
-                stopping: Arc::new(watch::channel(false).0),
+                phase: Arc::new(watch::channel(Phase::Running).0),
             }),
         }
     }
@@ -140,35 +176,41 @@ impl<F: Feed> Cometd<F> {
         &self.shared.hub
     }
 
-    /// Answers held connects at once and closes sockets, so a stopping server is not
-    /// kept waiting by them; clients reconnect (to another node, or to this one once
-    /// it is back, which sends them to handshake).
-    pub fn stop(&self) {
-        self.shared.stopping.send_replace(true);
+    /// See [`Stopper::stop`].
+    pub async fn stop(&self) {
+        self.stopper().stop().await;
     }
 
-    /// What stops this server, without naming its feed: for whoever runs the server.
     pub fn stopper(&self) -> Stopper {
-        Stopper(self.shared.stopping.clone())
+        let shared = Arc::downgrade(&self.shared);
+        Stopper {
+            phase: self.shared.phase.clone(),
+            unconfirmed: Arc::new(move || {
+                shared.upgrade().is_some_and(|shared| {
+                    let sessions = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                    sessions.values().any(|session| session.unconfirmed())
+                })
+            }),
+        }
     }
 
-    /// A receiver that turns true when the server stops.
-    pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.shared.stopping.subscribe()
+    /// A receiver of the server's [`Phase`].
+    pub fn phase(&self) -> watch::Receiver<Phase> {
+        self.shared.phase.subscribe()
     }
 
     /// Drops clients that stopped connecting, every second until the server stops.
     pub fn spawn_sweeper(&self) -> tokio::task::JoinHandle<()> {
         let server = self.clone();
-        let mut stopping = self.stopping();
-        stopping.mark_changed();
+        let mut phase = self.phase();
+        phase.mark_changed();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
                     _ = tick.tick() => server.sweep(),
-                    _ = stopping.changed() => {
-                        if *stopping.borrow_and_update() {
+                    _ = phase.changed() => {
+                        if *phase.borrow_and_update() == Phase::Closed {
                             return;
                         }
                     }
@@ -463,7 +505,7 @@ impl<F: Feed> Cometd<F> {
         let deadline = Instant::now() + hold;
         let mut woken = self.shared.hub.watch(agent);
         let mut events = session.events();
-        let mut stopping = self.stopping();
+        let mut phase = self.phase();
         let notifications: Vec<Notification> = loop {
             woken.borrow_and_update();
             events.borrow_and_update();
@@ -483,6 +525,10 @@ impl<F: Feed> Cometd<F> {
                 session.left(connect.number);
                 return (vec![self.ended(message, &client_id, end)], None);
             }
+            if *phase.borrow_and_update() != Phase::Running {
+                // Nothing new while stopping: what is sent now might not be confirmed.
+                break Vec::new();
+            }
             if let Some(after) = session.read_after() {
                 match self.shared.feed.read(agent, after, settings.batch).await {
                     Ok(found) if !found.is_empty() => break found,
@@ -495,14 +541,14 @@ impl<F: Feed> Cometd<F> {
                 }
             }
             let now = Instant::now();
-            if now >= deadline || *stopping.borrow_and_update() {
+            if now >= deadline {
                 break Vec::new();
             }
             let tick = deadline.min(now + settings.poll);
             tokio::select! {
                 _ = woken.changed() => {}
                 _ = events.changed() => {}
-                _ = stopping.changed() => {}
+                _ = phase.changed() => {}
                 () = tokio::time::sleep_until(tick) => {
                     if let Some(reply) = self.check_token(message, &session).await {
                         return (vec![reply], None);
@@ -525,11 +571,18 @@ impl<F: Feed> Cometd<F> {
                 None,
             );
         };
+        // A stopping server asks clients to wait rather than reconnect at once to a
+        // node that answers every connect at once.
+        let advice = if *phase.borrow() == Phase::Running {
+            settings.retry()
+        } else {
+            settings.retry_later()
+        };
         let mut replies: Vec<Value> = notifications.iter().map(protocol::delivery).collect();
         replies.push(protocol::connect_ok(
             message,
             &client_id,
-            settings.retry(),
+            advice,
             handed.sending.batch,
         ));
         if !notifications.is_empty() {

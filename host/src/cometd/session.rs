@@ -196,6 +196,12 @@ impl Session {
         }
     }
 
+    /// Whether the client was sent notifications it has not confirmed yet (ack
+    /// extension).
+    pub fn unconfirmed(&self) -> bool {
+        self.state().outbox.unconfirmed()
+    }
+
     /// Whether the token is due for another check (it is cached for `every`).
     pub fn auth_due(&self, every: Duration) -> bool {
         self.state().last_auth.elapsed() >= every

@@ -445,7 +445,7 @@ async fn disconnecting_ends_the_session_and_stopping_answers_held_connects() {
         async move { send(&server, connect(&client, None, None)).await }
     });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    server.stop();
+    server.stop().await;
     let reply = tokio::time::timeout(Duration::from_secs(2), held)
         .await
         .expect("answered at once")

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use super::feed::Feed;
 use super::long_polling::bearer;
 use super::protocol;
-use super::server::{Cometd, Replies};
+use super::server::{Cometd, Phase, Replies};
 use super::session::Transport;
 
 /// Upgrades a GET to a WebSocket; the `Authorization` header of the upgrade request
@@ -33,8 +33,8 @@ pub async fn upgrade<F: Feed>(
 async fn serve<F: Feed>(server: Cometd<F>, mut socket: WebSocket, token: Option<String>) {
     let (answers, mut answered) = mpsc::channel::<Replies>(16);
     let mut tasks = JoinSet::new();
-    let mut stopping = server.stopping();
-    stopping.mark_changed();
+    let mut phase = server.phase();
+    phase.mark_changed();
     loop {
         tokio::select! {
             frame = socket.recv() => {
@@ -83,9 +83,9 @@ async fn serve<F: Feed>(server: Cometd<F>, mut socket: WebSocket, token: Option<
             }
             // The JoinSet keeps finished tasks until reaped.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = stopping.changed() => {
-                let stopped = *stopping.borrow_and_update();
-                if !stopped {
+            _ = phase.changed() => {
+                let closed = *phase.borrow_and_update() == Phase::Closed;
+                if !closed {
                     continue;
                 }
                 let _ = socket.send(Frame::Close(Some(CloseFrame {

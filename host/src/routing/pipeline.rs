@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::agents::Offering;
 use crate::domain::channel::Channel;
 use crate::domain::connectors::{RoutingType, SmsConnector};
 use crate::domain::conversations::Conversation;
@@ -109,6 +110,8 @@ pub struct RouterContext {
     /// The host's default plugin limits, which a connector may override.
     pub limits: Limits,
     pub metrics: Metrics,
+    /// Woken when routing put interactions in queues, to offer them to agents.
+    pub offering: Offering,
 }
 
 /// Starts the ingest writer, the router and the scanner.
@@ -343,6 +346,12 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
     context
         .metrics
         .routed_batch(&outcomes, &written, &received_at);
+    if outcomes
+        .iter()
+        .any(|o| o.interaction.is_some() && written.contains(&o.message_id))
+    {
+        context.offering.wake();
+    }
     if written.len() < outcomes.len() {
         tracing::info!(
             skipped = outcomes.len() - written.len(),

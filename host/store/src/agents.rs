@@ -177,10 +177,11 @@ async fn stored_channels(
 }
 
 /// Makes `agent` not ready on every channel (a repeat keeps `since`).
-async fn all_not_ready(
+pub(super) async fn all_not_ready(
     conn: &mut AnyConnection,
     backend: Backend,
     agent: i64,
+    reason: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
     let channels = stored_channels(conn, backend, agent).await?;
@@ -192,7 +193,7 @@ async fn all_not_ready(
             .changed(
                 StatusInput {
                     state: ChannelState::NotReady,
-                    reason: None,
+                    reason: reason.map(str::to_owned),
                 },
                 now,
             )
@@ -364,15 +365,20 @@ impl Store {
     }
 
     /// Deletes an agent with its groups, status and sessions.
-    pub async fn delete_agent(&self, id: i64) -> Result<(), StoreError> {
+    /// Deletes `id`, first putting back in their queues the interactions they hold.
+    /// Returns how many went back.
+    pub async fn delete_agent(&self, id: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let requeued = super::offering::requeue_all_of(&mut tx, id, now_ms()).await?;
         let result = sqlx::query("DELETE FROM agents WHERE id = $1")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
         if result.rows_affected() == 0 {
             return Err(not_found(id));
         }
-        Ok(())
+        tx.commit().await?;
+        Ok(requeued)
     }
 
     /// The id and password hash of the agent with `login`, if there is one.
@@ -444,7 +450,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
         if live == 0 {
-            all_not_ready(&mut tx, self.backend, agent, now).await?;
+            all_not_ready(&mut tx, self.backend, agent, None, now).await?;
         }
         sqlx::query(
             "INSERT INTO agent_sessions (token_digest, agent_id, created_at, expires_at) \
@@ -498,7 +504,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(agent) = agent {
-            all_not_ready(&mut tx, self.backend, agent, now).await?;
+            all_not_ready(&mut tx, self.backend, agent, None, now).await?;
         }
         tx.commit().await?;
         Ok(agent)

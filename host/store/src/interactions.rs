@@ -12,9 +12,15 @@ use switchyard_domain::interactions::{
     RoutingRecordView,
 };
 
-const INTERACTION_COLUMNS: &str = "i.id, i.message_id, i.acd_group, g.name AS acd_group_name, \
-     i.state, i.priority, i.subject, i.user_data, m.channel, m.sender, m.recipient, m.body, \
-     m.received_at, i.created_at, i.updated_at";
+/// What [`interaction_from_row`] reads; with [`INTERACTION_FROM`] after it.
+pub(crate) const INTERACTION_COLUMNS: &str = "i.id, i.message_id, i.acd_group, \
+     g.name AS acd_group_name, i.state, i.priority, i.subject, i.user_data, m.channel, \
+     m.sender, m.recipient, m.body, m.received_at, i.agent_id, i.offered_at, i.workbin, \
+     i.draft, i.created_at, i.updated_at";
+
+/// The tables [`INTERACTION_COLUMNS`] come from.
+pub(crate) const INTERACTION_FROM: &str = "interactions i JOIN acd_groups g ON g.id = i.acd_group \
+     JOIN inbound_messages m ON m.id = i.message_id";
 
 const MESSAGE_COLUMNS: &str = "m.id, m.connector_id, m.channel, m.gateway_message_id, m.sender, \
      m.recipient, m.body, m.received_at, m.stored_at, m.state, \
@@ -29,7 +35,7 @@ fn channel(row: &AnyRow) -> Result<Channel, StoreError> {
     Channel::parse(&text).ok_or_else(|| corrupt("channel", &text))
 }
 
-fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreError> {
+pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreError> {
     let state: String = row.try_get("state")?;
     let user_data: String = row.try_get("user_data")?;
     Ok(Interaction {
@@ -48,6 +54,13 @@ fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreError> {
         to: row.try_get("recipient")?,
         text: row.try_get("body")?,
         received_at: row.try_get("received_at")?,
+        agent_id: row.try_get("agent_id")?,
+        offered_at: row.try_get("offered_at")?,
+        workbin: row.try_get("workbin")?,
+        draft: json_column(row, "draft")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| corrupt("interactions.draft", e))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -86,9 +99,7 @@ impl Store {
     ) -> Result<Vec<Interaction>, StoreError> {
         // NULL parameters switch a condition off, so one statement serves every filter.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {INTERACTION_COLUMNS} FROM interactions i \
-             JOIN acd_groups g ON g.id = i.acd_group \
-             JOIN inbound_messages m ON m.id = i.message_id \
+            "SELECT {INTERACTION_COLUMNS} FROM {INTERACTION_FROM} \
              WHERE ($1 IS NULL OR i.acd_group = $1) AND ($2 IS NULL OR i.state = $2) \
                AND i.id > $3 \
              ORDER BY i.id LIMIT $4"
@@ -104,9 +115,7 @@ impl Store {
 
     pub async fn interaction(&self, id: i64) -> Result<Interaction, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {INTERACTION_COLUMNS} FROM interactions i \
-             JOIN acd_groups g ON g.id = i.acd_group \
-             JOIN inbound_messages m ON m.id = i.message_id WHERE i.id = $1"
+            "SELECT {INTERACTION_COLUMNS} FROM {INTERACTION_FROM} WHERE i.id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)

@@ -12,6 +12,7 @@ mod connectors;
 pub mod external;
 mod interactions;
 pub mod messages;
+pub mod offering;
 mod plugins;
 pub mod queue;
 mod settings;

@@ -178,6 +178,40 @@ pub(super) async fn log_activity(
     Ok(())
 }
 
+/// Stores `new` as a Pending entry with the first line of its log, inside the caller's
+/// transaction: creating an entry through the API and an agent's Send share it.
+pub(super) async fn insert_entry(
+    conn: &mut sqlx::AnyConnection,
+    new: &NewEntry,
+    now: i64,
+) -> Result<EntryRecord, StoreError> {
+    let c = &new.communication;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO queue_entries (state, status, media, direction, sender, recipient, \
+         subject, body, external_system, parts, inbound_message_id, created_at, created_by, \
+         updated_at, updated_by) \
+         VALUES ('pending', 'pending', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11) \
+         RETURNING {ENTRY_COLUMNS}"
+    )))
+    .bind(c.media.as_str())
+    .bind(direction_str(c.direction))
+    .bind(c.sender.clone())
+    .bind(c.recipient.clone())
+    .bind(c.subject.clone())
+    .bind(c.body.clone())
+    .bind(new.external_system.clone())
+    .bind(i64::from(new.parts))
+    .bind(new.inbound_message_id)
+    .bind(now)
+    .bind(new.created_by.clone())
+    .fetch_one(&mut *conn)
+    .await?;
+    let entry = entry_from_row(&row)?;
+    let detail = format!("created by {}", new.created_by);
+    log_activity(conn, entry.number, now, TextStatus::Pending, Some(&detail)).await?;
+    Ok(entry)
+}
+
 fn claim_token() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
@@ -249,39 +283,8 @@ impl Store {
                 other => other,
             })?;
         }
-        let now = now_ms();
-        let c = &new.communication;
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO queue_entries (state, status, media, direction, sender, recipient, \
-             subject, body, external_system, parts, inbound_message_id, created_at, created_by, \
-             updated_at, updated_by) \
-             VALUES ('pending', 'pending', $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $11) \
-             RETURNING {ENTRY_COLUMNS}"
-        )))
-        .bind(c.media.as_str())
-        .bind(direction_str(c.direction))
-        .bind(c.sender.clone())
-        .bind(c.recipient.clone())
-        .bind(c.subject.clone())
-        .bind(c.body.clone())
-        .bind(new.external_system.clone())
-        .bind(i64::from(new.parts))
-        .bind(new.inbound_message_id)
-        .bind(now)
-        .bind(new.created_by.clone())
-        .fetch_one(&mut *tx)
-        .await?;
-        let entry = entry_from_row(&row)?;
-        let detail = format!("created by {}", new.created_by);
-        log_activity(
-            &mut tx,
-            entry.number,
-            now,
-            TextStatus::Pending,
-            Some(&detail),
-        )
-        .await?;
+        let entry = insert_entry(&mut tx, new, now_ms()).await?;
         tx.commit().await?;
         Ok(entry)
     }

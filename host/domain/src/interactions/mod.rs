@@ -1,7 +1,9 @@
 //! Interactions: what an inbound message becomes in an ACD group, waiting for an agent
 //! (seeds 002 and 003), as the API shows them with the message and its routing record.
 
+pub mod notifications;
 pub mod offering;
+pub mod operations;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -10,26 +12,55 @@ use crate::channel::Channel;
 use crate::routing::outcome::MessageState;
 
 /// Where an interaction stands. Routing creates interactions `queued` in their group;
-/// offering them to agents (Invited, Accepted, ...) comes with agents.
+/// offering moves them to an agent (`invited`), the agent's operations onward
+/// ([`operations`]). Revoked is a notification, not a state: a revoked offer puts the
+/// interaction back to `queued`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InteractionState {
     /// Waiting in its ACD group for an agent.
     Queued,
+    /// Offered to one agent, who may accept or reject it until the offer runs out.
+    Invited,
+    /// Being handled by the agent who accepted it.
+    Accepted,
+    /// The agent is drafting a reply to it.
+    ReplyCreated,
+    /// Set aside in one of its agent's workbins; counts against no capacity.
+    InWorkbin,
+    /// Finished (StopProcessing): holds nobody's capacity any more.
+    Completed,
 }
 
 impl InteractionState {
+    pub const ALL: [Self; 6] = [
+        Self::Queued,
+        Self::Invited,
+        Self::Accepted,
+        Self::ReplyCreated,
+        Self::InWorkbin,
+        Self::Completed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
+            Self::Invited => "invited",
+            Self::Accepted => "accepted",
+            Self::ReplyCreated => "reply_created",
+            Self::InWorkbin => "in_workbin",
+            Self::Completed => "completed",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "queued" => Some(Self::Queued),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether an interaction in this state takes one of its agent's capacity on the
+    /// channel: offered or being worked on, not set aside or finished.
+    pub fn holds_capacity(self) -> bool {
+        matches!(self, Self::Invited | Self::Accepted | Self::ReplyCreated)
     }
 }
 
@@ -50,6 +81,14 @@ pub struct Interaction {
     pub to: String,
     pub text: String,
     pub received_at: i64,
+    /// The agent who holds it (invited, accepted, drafting, in a workbin), if any.
+    pub agent_id: Option<i64>,
+    /// When the current offer was made, while invited.
+    pub offered_at: Option<i64>,
+    /// The workbin it sits in, while in one.
+    pub workbin: Option<String>,
+    /// The reply being drafted, from Reply until Send or Cancel.
+    pub draft: Option<operations::Draft>,
     pub created_at: i64,
     pub updated_at: i64,
 }

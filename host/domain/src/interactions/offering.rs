@@ -61,11 +61,13 @@ pub fn offer_expired(offered_at: i64, timeout_ms: Option<i64>, now: i64) -> bool
 
 /// Pairs waiting interactions (in [`offer_order`]) with agents, one offer per
 /// interaction, never past an agent's free capacity: what one pass of the offering
-/// loop over one group and channel proposes. `passed` says whether an agent passed on
-/// an interaction.
+/// loop over one channel proposes. `eligible(agent, interaction)` says whether the
+/// agent is in the interaction's group, `passed(agent, interaction)` whether they passed
+/// on it.
 pub fn plan_offers(
     waiting: &[Waiting],
     candidates: &[Candidate],
+    eligible: impl Fn(i64, i64) -> bool,
     passed: impl Fn(i64, i64) -> bool,
 ) -> Vec<(i64, i64)> {
     let mut order = waiting.to_vec();
@@ -75,6 +77,7 @@ pub fn plan_offers(
     for interaction in order {
         let view: Vec<Candidate> = agents
             .iter()
+            .filter(|c| eligible(c.agent_id, interaction.interaction_id))
             .map(|c| Candidate {
                 passed_on_it: passed(c.agent_id, interaction.interaction_id),
                 ..*c
@@ -160,7 +163,7 @@ mod tests {
     fn a_plan_never_exceeds_capacity_and_offers_each_interaction_once() {
         let queue = [waiting(10, 0, 1), waiting(11, 0, 2), waiting(12, 9, 3)];
         let agents = [agent(1, 100, 1), agent(2, 50, 1)];
-        let offers = plan_offers(&queue, &agents, |_, _| false);
+        let offers = plan_offers(&queue, &agents, |_, _| true, |_, _| false);
         // Priority 9 first, to the longest idle; then the oldest, to the other; the
         // third waits: both agents are full.
         assert_eq!(offers, [(12, 2), (10, 1)]);
@@ -171,7 +174,7 @@ mod tests {
         // Chatwoot's users report queued conversations never assigned when capacity
         // frees: here an agent with one free slot gets the oldest of equal priority.
         let queue = [waiting(21, 0, 900), waiting(20, 0, 100)];
-        let offers = plan_offers(&queue, &[agent(7, 0, 1)], |_, _| false);
+        let offers = plan_offers(&queue, &[agent(7, 0, 1)], |_, _| true, |_, _| false);
         assert_eq!(offers, [(20, 7)]);
     }
 
@@ -179,9 +182,26 @@ mod tests {
     fn a_plan_passes_over_who_rejected_while_others_are_free() {
         let queue = [waiting(30, 0, 1)];
         let agents = [agent(1, 0, 1), agent(2, 500, 1)];
-        let offers = plan_offers(&queue, &agents, |agent, interaction| {
-            agent == 1 && interaction == 30
-        });
+        let offers = plan_offers(
+            &queue,
+            &agents,
+            |_, _| true,
+            |agent, interaction| agent == 1 && interaction == 30,
+        );
         assert_eq!(offers, [(30, 2)]);
+    }
+
+    #[test]
+    fn only_members_of_the_interactions_group_are_offered_it() {
+        let queue = [waiting(40, 0, 1), waiting(41, 0, 2)];
+        // Agent 1 (idle longest) is only in the group of 41; agent 2 only in 40's.
+        let agents = [agent(1, 0, 5), agent(2, 900, 5)];
+        let offers = plan_offers(
+            &queue,
+            &agents,
+            |agent, interaction| (agent == 1) == (interaction == 41),
+            |_, _| false,
+        );
+        assert_eq!(offers, [(40, 2), (41, 1)]);
     }
 }

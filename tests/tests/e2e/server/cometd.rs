@@ -1,18 +1,22 @@
 //! The CometD server at `/cometd`: raw Bayeux over long-polling (reqwest) and over
 //! WebSocket (tokio-tungstenite) for the protocol's rules and its refusals, then the
 //! real clients (the CometD project's JavaScript client in Node over both transports,
-//! and aiocometd in Python) handshaking and subscribing as an agent's browser would.
+//! and aiocometd in Python) handshaking and subscribing as an agent's browser would,
+//! then offered an SMS and told of its acceptance, and across a server restart.
 
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard::config::AdminToken;
 use switchyard_tests::cometd::{ClientKind, CometdClient};
 use switchyard_tests::metrics::Exposition;
-use switchyard_tests::{TestApp, spawn_app};
+use switchyard_tests::{TestApp, TestDatabase, spawn_app, spawn_app_with, test_config};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use super::inbound::{accepted, token};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -663,4 +667,229 @@ async fn aiocometd_handshakes_over_long_polling_and_moves_to_websocket() {
         "the session moved with its client id"
     );
     client.kill().await;
+}
+
+const RECIPIENT: &str = "+4930555000";
+
+/// A group and a direct SMS connector to it; returns (group id, connector token).
+async fn sms_line(app: &TestApp) -> (i64, String) {
+    let group = app
+        .admin(Method::POST, "/api/v1/acd-groups")
+        .json(&json!({ "name": "support" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.status(), 201);
+    let group = group.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let connector = app
+        .admin(Method::POST, "/api/v1/connectors/sms")
+        .json(
+            &json!({ "name": "line", "recipient": RECIPIENT, "require_token": true,
+                       "routing_type": "direct_acd_group", "acd_group": group }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(connector.status(), 201);
+    let connector: Value = connector.json().await.unwrap();
+    (group, token(&connector))
+}
+
+/// Creates an agent in `group`, logs them in; returns their token.
+async fn agent_in(app: &TestApp, login: &str, group: i64) -> String {
+    let created = app
+        .admin(Method::POST, "/api/v1/agents")
+        .json(
+            &json!({ "login": login, "name": login, "password": PASSWORD, "groups": [group],
+                       "capacity": { "sms": 5 } }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let session: Value = app
+        .client
+        .post(app.url("/api/v1/agent-sessions"))
+        .json(&json!({ "login": login, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["token"].as_str().unwrap().to_owned()
+}
+
+async fn set_ready_on_sms(app: &TestApp, token: &str) {
+    let response = app
+        .client
+        .put(app.url("/api/v1/me/channels/sms"))
+        .bearer_auth(token)
+        .json(&json!({ "state": "ready" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+async fn post_sms(app: &TestApp, connector: &str, text: &str, id: &str) {
+    accepted(
+        app,
+        connector,
+        &json!({ "from": "+4915112345678", "to": RECIPIENT, "text": text, "message_id": id }),
+    )
+    .await;
+}
+
+/// Waits for the client's notification of `state` (about the SMS whose text is
+/// `text`, if given) and returns its data.
+async fn notified(client: &mut CometdClient, state: &str, text: Option<&str>) -> Value {
+    let line = client
+        .wait_for(&format!("a {state} notification"), WAIT, |line| {
+            line["event"] == "message"
+                && line["data"]["state"] == state
+                && text.is_none_or(|text| line["data"]["sms_object"]["text"] == text)
+        })
+        .await;
+    assert_eq!(line["channel"], "/me/interactions");
+    line["data"].clone()
+}
+
+async fn accept(app: &TestApp, token: &str, interaction: &str) {
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/me/interactions/{interaction}")))
+        .bearer_auth(token)
+        .json(&json!({ "operationName": "Accept" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert_eq!(status, 200, "{}", response.text().await.unwrap());
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The states of the notifications `client` received, with their interaction ids.
+fn received(client: &CometdClient) -> Vec<(String, String)> {
+    client
+        .messages()
+        .iter()
+        .map(|data| {
+            (
+                data["id"].as_str().unwrap_or_default().to_owned(),
+                data["state"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// An agent's browser (`kind`) is offered an SMS and told when they accepted it.
+async fn offer_and_acceptance_reach(kind: ClientKind) {
+    let app = spawn_app().await;
+    let (group, connector) = sms_line(&app).await;
+    let token = agent_in(&app, "ann", group).await;
+    let mut client = subscribed_client(&app, kind, &token).await;
+    set_ready_on_sms(&app, &token).await;
+    post_sms(&app, &connector, "Where is my parcel?", "m-1").await;
+
+    let invited = notified(&mut client, "Invited", Some("Where is my parcel?")).await;
+    assert_eq!(invited["messageTypeName"], "InteractionStateMessage");
+    assert_eq!(invited["channel"], "sms");
+    assert_eq!(invited["capabilities"], json!(["Accept", "Reject"]));
+    let interaction = invited["id"].as_str().unwrap().to_owned();
+    accept(&app, &token, &interaction).await;
+    let accepted = notified(&mut client, "Accepted", None).await;
+    assert_eq!(accepted["id"], interaction.as_str());
+
+    client.lines_after(Duration::from_millis(500)).await;
+    assert_eq!(
+        received(&client),
+        [
+            (interaction.clone(), "Invited".to_owned()),
+            (interaction, "Accepted".to_owned())
+        ],
+        "each once, in order"
+    );
+    assert!(
+        metrics(&app)
+            .await
+            .value("switchyard_cometd_messages_delivered_total", &[])
+            >= 2.0
+    );
+    client.kill().await;
+}
+
+#[tokio::test]
+async fn the_javascript_client_over_long_polling_is_offered_an_sms_and_told_of_its_acceptance() {
+    offer_and_acceptance_reach(ClientKind::NodeLongPolling).await;
+}
+
+#[tokio::test]
+async fn the_javascript_client_over_websocket_is_offered_an_sms_and_told_of_its_acceptance() {
+    offer_and_acceptance_reach(ClientKind::NodeWebSocket).await;
+}
+
+#[tokio::test]
+async fn aiocometd_is_offered_an_sms_and_told_of_its_acceptance() {
+    offer_and_acceptance_reach(ClientKind::Python).await;
+}
+
+/// The server restarts under a connected client; what happened meanwhile arrives
+/// once, and nothing it had already is repeated.
+async fn a_restart_loses_and_repeats_nothing(kind: ClientKind) {
+    let db = TestDatabase::new().await;
+    let mut config = test_config(&db);
+    config.admin_token = Some(AdminToken::parse(TEST_ADMIN).unwrap());
+    let app = spawn_app_with(config.clone(), db).await;
+    let (group, connector) = sms_line(&app).await;
+    let token = agent_in(&app, "ann", group).await;
+    let mut client = subscribed_client(&app, kind, &token).await;
+    set_ready_on_sms(&app, &token).await;
+    post_sms(&app, &connector, "first", "m-1").await;
+    let first = notified(&mut client, "Invited", Some("first")).await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    accept(&app, &token, &first).await;
+    notified(&mut client, "Accepted", None).await;
+
+    // Stop the server and start another on the same address and database. The
+    // client's connects fail meanwhile; the new server does not know it (402), so it
+    // handshakes and subscribes again, and starts after what it acknowledged.
+    let address = app.address.clone();
+    let db = app.stop().await;
+    config.listen = address.trim_start_matches("http://").parse().unwrap();
+    let app = spawn_app_with(config, db).await;
+    assert_eq!(app.address, address);
+    post_sms(&app, &connector, "second", "m-2").await;
+    let second = notified(&mut client, "Invited", Some("second")).await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    let handshakes = client
+        .lines_after(Duration::from_secs(1))
+        .await
+        .iter()
+        .filter(|l| l["event"] == "handshake" && l["successful"] == true)
+        .count();
+    assert_eq!(handshakes, 2, "handshook again after the restart");
+    assert_eq!(
+        received(&client),
+        [
+            (first.clone(), "Invited".to_owned()),
+            (first, "Accepted".to_owned()),
+            (second, "Invited".to_owned()),
+        ],
+        "nothing lost, nothing twice"
+    );
+    client.kill().await;
+}
+
+#[tokio::test]
+async fn a_javascript_client_over_long_polling_misses_nothing_and_gets_nothing_twice_across_a_restart()
+ {
+    a_restart_loses_and_repeats_nothing(ClientKind::NodeLongPolling).await;
+}
+
+#[tokio::test]
+async fn a_javascript_client_over_websocket_misses_nothing_and_gets_nothing_twice_across_a_restart()
+{
+    a_restart_loses_and_repeats_nothing(ClientKind::NodeWebSocket).await;
 }

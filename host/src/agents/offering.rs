@@ -1,0 +1,100 @@
+//! The offering loop: runs an offering pass ([`Store::offer_waiting`]) whenever
+//! something may have changed who can take what (an interaction routed, an agent ready,
+//! capacity freed, an offer rejected) and at least once a second for offers running
+//! out; sweeps agents without a live CometD connection to not ready; and tells the
+//! CometD server which agents have new notifications. Every node runs one; the store
+//! keeps their passes from overlapping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+use crate::store::{Store, now_ms};
+
+/// How often a pass runs when nothing wakes the loop: offers run out on time.
+const TICK: Duration = Duration::from_millis(500);
+
+/// Called with each agent that has new notifications: wakes their CometD clients.
+pub type Notifier = Arc<dyn Fn(i64) + Send + Sync>;
+
+/// A handle on the loop: wake it when something changed.
+#[derive(Clone)]
+pub struct Offering {
+    wake: Arc<Notify>,
+    notifier: Notifier,
+}
+
+impl Offering {
+    /// A handle whose loop is not started yet ([`Offering::run`]).
+    pub fn new(notifier: Notifier) -> Self {
+        Self {
+            wake: Arc::new(Notify::new()),
+            notifier,
+        }
+    }
+
+    /// Asks for a pass soon. Wakes that arrive during a pass coalesce into one more.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Tells CometD that these agents have new notifications.
+    pub fn notified(&self, agents: &[i64]) {
+        for agent in agents {
+            (self.notifier)(*agent);
+        }
+    }
+
+    /// Runs passes until the task is dropped. `presence_timeout`: how long a ready
+    /// agent may be without a CometD connection before being made not ready (`None`:
+    /// never).
+    pub async fn run(self, store: Store, metrics: Metrics, presence_timeout: Option<Duration>) {
+        let mut last_sweep = Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(TICK) => {}
+            }
+            if let Some(timeout) = presence_timeout
+                && last_sweep.elapsed() >= Duration::from_secs(1)
+            {
+                last_sweep = Instant::now();
+                let now = now_ms();
+                let cutoff = now - i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+                match store.not_ready_when_absent(cutoff, now).await {
+                    Ok(agents) if !agents.is_empty() => {
+                        tracing::info!(
+                            ?agents,
+                            "agents without a CometD connection made not ready"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
+                }
+            }
+            self.pass(&store, &metrics).await;
+        }
+    }
+
+    async fn pass(&self, store: &Store, metrics: &Metrics) {
+        let started = Instant::now();
+        let span = tracing::debug_span!("offering_pass");
+        match store.offer_waiting(now_ms()).instrument(span).await {
+            Ok(pass) => {
+                metrics.offering_pass(pass.offered.len(), pass.revoked.len(), started.elapsed());
+                for (interaction, agent) in &pass.offered {
+                    tracing::info!(interaction, agent, "offered");
+                }
+                for (interaction, agent) in &pass.revoked {
+                    tracing::info!(interaction, agent, "offer revoked");
+                }
+                self.notified(&pass.notified);
+            }
+            // The next tick tries again; nothing was half-done (one transaction).
+            Err(e) => tracing::warn!(error = %e, "offering pass failed"),
+        }
+    }
+}

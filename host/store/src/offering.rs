@@ -1,0 +1,950 @@
+//! Offering waiting interactions to agents and the agents' operations on what they hold,
+//! each in one transaction that also stores the notifications it causes, so what an
+//! agent is told and what is stored never disagree. Capacity and single offering hold
+//! across nodes: every change that adds to an agent's load runs under one lock
+//! (SQLite's single writer; a transaction-scoped advisory lock on PostgreSQL), and
+//! every change re-reads the interaction's state inside its transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::interactions::{INTERACTION_COLUMNS, INTERACTION_FROM, interaction_from_row};
+use super::messages::{Style, list};
+use super::queue::insert_entry;
+use super::{Backend, Store, StoreError};
+use switchyard_domain::agents::status::agent_channel;
+use switchyard_domain::channel::Channel;
+use switchyard_domain::conversations::ConversationStatus;
+use switchyard_domain::interactions::notifications::{Notified, state_message};
+use switchyard_domain::interactions::offering::{Candidate, Waiting, offer_expired, plan_offers};
+use switchyard_domain::interactions::operations::{
+    Draft, Operation, check, edited_text, merged_user_data, new_draft,
+};
+use switchyard_domain::interactions::{Interaction, InteractionState};
+use switchyard_domain::queue::communication::NewEntry;
+
+/// The PostgreSQL advisory lock that serialises changes adding to agents' load.
+const OFFERING_LOCK: i64 = 0x0053_594f_4646_4552;
+
+/// The PostgreSQL channel other nodes listen on: its payload is the comma-separated
+/// ids of agents with new notifications.
+pub const AGENTS_NOTIFY_CHANNEL: &str = "switchyard_agents";
+
+/// The most queued interactions one offering pass considers.
+const PASS_LIMIT: i64 = 2_000;
+
+/// What one offering pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OfferPass {
+    /// (interaction, agent) pairs offered.
+    pub offered: Vec<(i64, i64)>,
+    /// (interaction, agent) pairs whose offer ran out or whose agent left.
+    pub revoked: Vec<(i64, i64)>,
+    /// Agents with new notifications.
+    pub notified: Vec<i64>,
+}
+
+/// An agent's operation as the store applies it: checked against the interaction's
+/// capabilities inside the transaction.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Accept,
+    Reject,
+    Reply {
+        all: bool,
+    },
+    /// Sends the draft as `entry` (built by the caller from the draft and the queue's
+    /// rules); `text` is the draft's text it was built from, which must still be the
+    /// stored one.
+    Send {
+        entry: Box<NewEntry>,
+        text: String,
+    },
+    Cancel,
+    TransferToGroup(i64),
+    TransferToAgent(i64),
+    StopProcessing,
+    PlaceInQueue(Option<i64>),
+    PlaceInWorkbin(String),
+    PullFromWorkbin,
+    UpdateProperties {
+        user_data: Option<serde_json::Value>,
+        text: Option<String>,
+    },
+}
+
+impl Change {
+    pub fn operation(&self) -> Operation {
+        match self {
+            Self::Accept => Operation::Accept,
+            Self::Reject => Operation::Reject,
+            Self::Reply { all: false } => Operation::Reply,
+            Self::Reply { all: true } => Operation::ReplyAll,
+            Self::Send { .. } => Operation::Send,
+            Self::Cancel => Operation::Cancel,
+            Self::TransferToGroup(_) | Self::TransferToAgent(_) => Operation::Transfer,
+            Self::StopProcessing => Operation::StopProcessing,
+            Self::PlaceInQueue(_) => Operation::PlaceInQueue,
+            Self::PlaceInWorkbin(_) => Operation::PlaceInWorkbin,
+            Self::PullFromWorkbin => Operation::PullFromWorkbin,
+            Self::UpdateProperties { .. } => Operation::UpdateProperties,
+        }
+    }
+}
+
+/// What an operation did.
+#[derive(Debug, Clone)]
+pub struct Operated {
+    /// The interaction afterwards, as its (former) agent now sees it.
+    pub interaction: Interaction,
+    /// Agents with new notifications.
+    pub notified: Vec<i64>,
+    /// Whether it put work back to be offered or freed capacity: offering should run.
+    pub offer_again: bool,
+    /// The queue entry Send created.
+    pub entry: Option<i64>,
+}
+
+/// One notification to store: for `agent`, about the interaction as re-read after the
+/// change.
+struct Pending {
+    agent: i64,
+    interaction: i64,
+    notified: Notified,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Takes the offering lock for the rest of the transaction (PostgreSQL; on SQLite the
+/// write transaction already excludes every other writer).
+async fn lock_offering(conn: &mut AnyConnection, backend: Backend) -> Result<(), StoreError> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(OFFERING_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn interactions_by_id(
+    conn: &mut AnyConnection,
+    style: Style,
+    ids: &[i64],
+) -> Result<HashMap<i64, Interaction>, StoreError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INTERACTION_COLUMNS} FROM {INTERACTION_FROM} WHERE i.id IN ({})",
+            list(style, 1, chunk.len())
+        )));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            let i = interaction_from_row(&row)?;
+            found.insert(i.id, i);
+        }
+    }
+    Ok(found)
+}
+
+/// Stores `pending` notifications, in order, each with the interaction as it is now,
+/// and on PostgreSQL tells the other nodes which agents have news (delivered at
+/// commit). Returns the agents notified.
+async fn notify(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    pending: &[Pending],
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let style = Style::of(backend);
+    let ids: Vec<i64> = pending.iter().map(|p| p.interaction).collect();
+    let views = interactions_by_id(conn, style, &ids).await?;
+    for p in pending {
+        let Some(view) = views.get(&p.interaction) else {
+            continue;
+        };
+        let data = state_message(view, p.notified);
+        sqlx::query(
+            "INSERT INTO agent_notifications (agent_id, interaction_id, data, created_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(p.agent)
+        .bind(p.interaction)
+        .bind(data.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let mut agents: Vec<i64> = pending.iter().map(|p| p.agent).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    if backend == Backend::Postgres {
+        let payload: Vec<String> = agents.iter().map(i64::to_string).collect();
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(AGENTS_NOTIFY_CHANNEL)
+            .bind(payload.join(","))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(agents)
+}
+
+/// Puts interactions back in their queue, away from their agent, telling the agent
+/// Revoked; `passed` also records that the agent passed on each.
+async fn requeue(
+    conn: &mut AnyConnection,
+    taken: &[(i64, i64)],
+    passed: bool,
+    now: i64,
+    pending: &mut Vec<Pending>,
+) -> Result<(), StoreError> {
+    for &(interaction, agent) in taken {
+        let changed = sqlx::query(
+            "UPDATE interactions SET state = 'queued', agent_id = NULL, offered_at = NULL, \
+             workbin = NULL, draft = NULL, updated_at = $1 WHERE id = $2 AND agent_id = $3",
+        )
+        .bind(now)
+        .bind(interaction)
+        .bind(agent)
+        .execute(&mut *conn)
+        .await?;
+        if changed.rows_affected() == 0 {
+            continue;
+        }
+        if passed {
+            sqlx::query(
+                "INSERT INTO interaction_passes (interaction_id, agent_id, at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (interaction_id, agent_id) DO NOTHING",
+            )
+            .bind(interaction)
+            .bind(agent)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        pending.push(Pending {
+            agent,
+            interaction,
+            notified: Notified::Revoked,
+        });
+    }
+    Ok(())
+}
+
+/// Agents able to take work now, per channel: ready, with a live session, and how much
+/// of their capacity on that channel is used.
+async fn candidates(
+    conn: &mut AnyConnection,
+    now: i64,
+) -> Result<Vec<(Channel, Candidate, Vec<i64>)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT a.id, c.channel, c.since, c.last_offer_at, \
+           CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END AS capacity, \
+           (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+            WHERE i.agent_id = a.id AND m.channel = c.channel \
+              AND i.state IN ('invited', 'accepted', 'reply_created')) AS used \
+         FROM agents a JOIN agent_channels c ON c.agent_id = a.id \
+         WHERE c.state = 'ready' AND EXISTS (SELECT 1 FROM agent_sessions s \
+           WHERE s.agent_id = a.id AND s.expires_at > $1)",
+    )
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let groups = sqlx::query(
+        "SELECT ag.agent_id, ag.acd_group FROM agent_groups ag \
+         JOIN agent_channels c ON c.agent_id = ag.agent_id WHERE c.state = 'ready'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut member_of: HashMap<i64, Vec<i64>> = HashMap::new();
+    for row in &groups {
+        let agent: i64 = row.try_get("agent_id")?;
+        let group: i64 = row.try_get("acd_group")?;
+        let entry = member_of.entry(agent).or_default();
+        if !entry.contains(&group) {
+            entry.push(group);
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let agent: i64 = row.try_get("id")?;
+            let channel: String = row.try_get("channel")?;
+            let channel = agent_channel(&channel)
+                .ok_or_else(|| corrupt("agent_channels.channel", &channel))?;
+            let since: i64 = row.try_get("since")?;
+            let last_offer: Option<i64> = row.try_get("last_offer_at")?;
+            let capacity: i64 = row.try_get("capacity")?;
+            let used: i64 = row.try_get("used")?;
+            Ok((
+                channel,
+                Candidate {
+                    agent_id: agent,
+                    idle_since: since.max(last_offer.unwrap_or(i64::MIN)),
+                    free: capacity - used,
+                    passed_on_it: false,
+                },
+                member_of.get(&agent).cloned().unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+struct Queued {
+    waiting: Waiting,
+    group: i64,
+    channel: Channel,
+}
+
+fn queued_from_row(row: &AnyRow) -> Result<Queued, StoreError> {
+    let channel: String = row.try_get("channel")?;
+    Ok(Queued {
+        waiting: Waiting {
+            interaction_id: row.try_get("id")?,
+            priority: row.try_get("priority")?,
+            queued_at: row.try_get("created_at")?,
+        },
+        group: row.try_get("acd_group")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+    })
+}
+
+/// The interaction `id` if `agent` holds it; inside a write transaction (`lock_in`)
+/// locked for it on PostgreSQL.
+async fn held(
+    conn: &mut AnyConnection,
+    lock_in: Option<Backend>,
+    agent: i64,
+    id: i64,
+) -> Result<Interaction, StoreError> {
+    let lock = match lock_in {
+        Some(Backend::Postgres) => " FOR UPDATE OF i",
+        _ => "",
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {INTERACTION_COLUMNS} FROM {INTERACTION_FROM} \
+         WHERE i.id = $1 AND i.agent_id = $2 AND i.state <> 'completed'{lock}"
+    )))
+    .bind(id)
+    .bind(agent)
+    .fetch_optional(&mut *conn)
+    .await?
+    // Someone else's interaction, or one this agent no longer holds: not theirs to see.
+    .ok_or_else(|| StoreError::NotFound(format!("interaction {id}")))?;
+    interaction_from_row(&row)
+}
+
+/// Whether `agent` can take one more interaction on `channel` now.
+async fn has_room(
+    conn: &mut AnyConnection,
+    agent: i64,
+    channel: Channel,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(candidates(conn, now)
+        .await?
+        .iter()
+        .any(|(c, candidate, _)| {
+            *c == channel && candidate.agent_id == agent && candidate.free > 0
+        }))
+}
+
+impl Store {
+    /// One pass of offering: revokes offers that ran out (the agent passed on them) or
+    /// whose agent is no longer ready, then offers waiting interactions to agents with
+    /// room ([`plan_offers`] per channel), storing every Invited and Revoked.
+    pub async fn offer_waiting(&self, now: i64) -> Result<OfferPass, StoreError> {
+        let style = Style::of(self.backend);
+        let mut tx = self.begin_write().await?;
+        lock_offering(&mut tx, self.backend).await?;
+        let mut pass = OfferPass::default();
+        let mut pending = Vec::new();
+
+        let invited = sqlx::query(
+            "SELECT i.id, i.agent_id, i.offered_at, g.offer_timeout_ms, \
+               EXISTS (SELECT 1 FROM agent_channels c WHERE c.agent_id = i.agent_id \
+                 AND c.channel = m.channel AND c.state = 'ready') \
+               AND EXISTS (SELECT 1 FROM agent_sessions s WHERE s.agent_id = i.agent_id \
+                 AND s.expires_at > $1) AS present \
+             FROM interactions i JOIN acd_groups g ON g.id = i.acd_group \
+             JOIN inbound_messages m ON m.id = i.message_id WHERE i.state = 'invited'",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (mut expired, mut left) = (Vec::new(), Vec::new());
+        for row in &invited {
+            let id: i64 = row.try_get("id")?;
+            let agent: Option<i64> = row.try_get("agent_id")?;
+            let offered_at: Option<i64> = row.try_get("offered_at")?;
+            let timeout: Option<i64> = row.try_get("offer_timeout_ms")?;
+            let present: bool = match row.try_get::<bool, _>("present") {
+                Ok(b) => b,
+                Err(_) => row.try_get::<i64, _>("present")? != 0,
+            };
+            let Some(agent) = agent else { continue };
+            if offer_expired(offered_at.unwrap_or(0), timeout, now) {
+                expired.push((id, agent));
+            } else if !present {
+                left.push((id, agent));
+            }
+        }
+        requeue(&mut tx, &expired, true, now, &mut pending).await?;
+        requeue(&mut tx, &left, false, now, &mut pending).await?;
+        pass.revoked.extend(expired.iter().chain(&left));
+
+        let candidates = candidates(&mut tx, now).await?;
+        let open_groups: HashSet<i64> = candidates
+            .iter()
+            .filter(|(_, c, _)| c.free > 0)
+            .flat_map(|(_, _, groups)| groups.iter().copied())
+            .collect();
+        if !open_groups.is_empty() {
+            let groups: Vec<i64> = open_groups.into_iter().collect();
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT i.id, i.acd_group, i.priority, i.created_at, m.channel \
+                 FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+                 WHERE i.state = 'queued' AND i.acd_group IN ({}) \
+                 ORDER BY i.priority DESC, i.created_at, i.id LIMIT {PASS_LIMIT}",
+                list(style, 1, groups.len())
+            )));
+            for g in &groups {
+                q = q.bind(*g);
+            }
+            let queued: Vec<Queued> = q
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(queued_from_row)
+                .collect::<Result<_, _>>()?;
+            let passes: HashSet<(i64, i64)> = sqlx::query(
+                "SELECT p.agent_id, p.interaction_id FROM interaction_passes p \
+                 JOIN interactions i ON i.id = p.interaction_id WHERE i.state = 'queued'",
+            )
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get("agent_id")?, row.try_get("interaction_id")?)))
+            .collect::<Result<_, StoreError>>()?;
+            let group_of: HashMap<i64, i64> = queued
+                .iter()
+                .map(|q| (q.waiting.interaction_id, q.group))
+                .collect();
+            for channel in [Channel::Sms, Channel::Email] {
+                let waiting: Vec<Waiting> = queued
+                    .iter()
+                    .filter(|q| q.channel == channel)
+                    .map(|q| q.waiting)
+                    .collect();
+                let on_channel: Vec<&(Channel, Candidate, Vec<i64>)> = candidates
+                    .iter()
+                    .filter(|(c, _, _)| *c == channel)
+                    .collect();
+                if waiting.is_empty() || on_channel.is_empty() {
+                    continue;
+                }
+                let members: HashMap<i64, &Vec<i64>> =
+                    on_channel.iter().map(|(_, c, g)| (c.agent_id, g)).collect();
+                let agents: Vec<Candidate> = on_channel.iter().map(|(_, c, _)| *c).collect();
+                let offers = plan_offers(
+                    &waiting,
+                    &agents,
+                    |agent, interaction| {
+                        members
+                            .get(&agent)
+                            .is_some_and(|g| g.contains(&group_of[&interaction]))
+                    },
+                    |agent, interaction| passes.contains(&(agent, interaction)),
+                );
+                for (interaction, agent) in offers {
+                    let changed = sqlx::query(
+                        "UPDATE interactions SET state = 'invited', agent_id = $1, \
+                         offered_at = $2, updated_at = $2 WHERE id = $3 AND state = 'queued'",
+                    )
+                    .bind(agent)
+                    .bind(now)
+                    .bind(interaction)
+                    .execute(&mut *tx)
+                    .await?;
+                    if changed.rows_affected() == 0 {
+                        continue;
+                    }
+                    sqlx::query(
+                        "UPDATE agent_channels SET last_offer_at = $1 \
+                         WHERE agent_id = $2 AND channel = $3",
+                    )
+                    .bind(now)
+                    .bind(agent)
+                    .bind(channel.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    pending.push(Pending {
+                        agent,
+                        interaction,
+                        notified: Notified::State(InteractionState::Invited),
+                    });
+                    pass.offered.push((interaction, agent));
+                }
+            }
+        }
+        pass.notified = notify(&mut tx, self.backend, &pending, now).await?;
+        tx.commit().await?;
+        Ok(pass)
+    }
+
+    /// The interactions `agent` holds (offered, accepted, drafting, in workbins), oldest
+    /// first.
+    pub async fn agent_interactions(&self, agent: i64) -> Result<Vec<Interaction>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {INTERACTION_COLUMNS} FROM {INTERACTION_FROM} \
+             WHERE i.agent_id = $1 AND i.state <> 'completed' ORDER BY i.id"
+        )))
+        .bind(agent)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(interaction_from_row).collect()
+    }
+
+    /// The interaction `id` if `agent` holds it; anyone else's is not found.
+    pub async fn agent_interaction(&self, agent: i64, id: i64) -> Result<Interaction, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        held(&mut conn, None, agent, id).await
+    }
+
+    /// Applies `change` by `agent` to interaction `id`: refused with
+    /// [`StoreError::Conflict`] naming the allowed operations when the interaction's
+    /// state does not allow it, [`StoreError::NotFound`] when the agent does not hold it.
+    pub async fn operate(
+        &self,
+        agent: i64,
+        id: i64,
+        change: Change,
+        now: i64,
+    ) -> Result<Operated, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let adds_load = matches!(change, Change::TransferToAgent(_) | Change::PullFromWorkbin);
+        if adds_load {
+            lock_offering(&mut tx, self.backend).await?;
+        }
+        let current = held(&mut tx, Some(self.backend), agent, id).await?;
+        check(current.state, change.operation())
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let mut pending = Vec::new();
+        let mut offer_again = false;
+        let mut entry = None;
+        let set_state = |state: InteractionState| {
+            sqlx::query(
+                "UPDATE interactions SET state = $1, offered_at = NULL, updated_at = $2 \
+                 WHERE id = $3",
+            )
+            .bind(state.as_str())
+            .bind(now)
+            .bind(id)
+        };
+        let told = |state: InteractionState| Pending {
+            agent,
+            interaction: id,
+            notified: Notified::State(state),
+        };
+        match &change {
+            Change::Accept => {
+                set_state(InteractionState::Accepted)
+                    .execute(&mut *tx)
+                    .await?;
+                pending.push(told(InteractionState::Accepted));
+            }
+            Change::Reject => {
+                requeue(&mut tx, &[(id, agent)], true, now, &mut pending).await?;
+                offer_again = true;
+            }
+            Change::Reply { all } => {
+                let operation = if *all {
+                    Operation::ReplyAll
+                } else {
+                    Operation::Reply
+                };
+                let draft = new_draft(
+                    operation,
+                    &current.from,
+                    &current.to,
+                    current.subject.as_deref(),
+                    &[],
+                );
+                write_draft(
+                    &mut tx,
+                    id,
+                    Some(&draft),
+                    InteractionState::ReplyCreated,
+                    now,
+                )
+                .await?;
+                pending.push(told(InteractionState::ReplyCreated));
+            }
+            Change::Send { entry: new, text } => {
+                let stored = current.draft.as_ref().map(|d| d.text.as_str());
+                if stored != Some(text.as_str()) {
+                    return Err(StoreError::Conflict(
+                        "the draft changed while it was being sent; send again".into(),
+                    ));
+                }
+                let created = insert_entry(&mut tx, new, now).await?;
+                entry = Some(created.number);
+                write_draft(&mut tx, id, None, InteractionState::Accepted, now).await?;
+                in_progress(&mut tx, current.channel, &current.from, now).await?;
+                pending.push(told(InteractionState::Accepted));
+            }
+            Change::Cancel => {
+                write_draft(&mut tx, id, None, InteractionState::Accepted, now).await?;
+                pending.push(told(InteractionState::Accepted));
+            }
+            Change::TransferToGroup(group) | Change::PlaceInQueue(Some(group)) => {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM acd_groups WHERE id = $1")
+                        .bind(*group)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if exists.is_none() {
+                    return Err(StoreError::Invalid {
+                        field: "acd_group",
+                        message: format!("ACD group {group} does not exist"),
+                    });
+                }
+                sqlx::query("UPDATE interactions SET acd_group = $1 WHERE id = $2")
+                    .bind(*group)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                requeue(&mut tx, &[(id, agent)], false, now, &mut pending).await?;
+                offer_again = true;
+            }
+            Change::PlaceInQueue(None) => {
+                requeue(&mut tx, &[(id, agent)], false, now, &mut pending).await?;
+                offer_again = true;
+            }
+            Change::TransferToAgent(target) => {
+                if *target == agent {
+                    return Err(StoreError::Invalid {
+                        field: "agent_id",
+                        message: "an interaction cannot be transferred to the agent holding it"
+                            .into(),
+                    });
+                }
+                if !has_room(&mut tx, *target, current.channel, now).await? {
+                    return Err(StoreError::Conflict(format!(
+                        "agent {target} is not ready on {} or has no free capacity",
+                        current.channel
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE interactions SET state = 'invited', agent_id = $1, offered_at = $2, \
+                     draft = NULL, updated_at = $2 WHERE id = $3",
+                )
+                .bind(*target)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                pending.push(Pending {
+                    agent,
+                    interaction: id,
+                    notified: Notified::Revoked,
+                });
+                pending.push(Pending {
+                    agent: *target,
+                    interaction: id,
+                    notified: Notified::State(InteractionState::Invited),
+                });
+                offer_again = true;
+            }
+            Change::StopProcessing => {
+                set_state(InteractionState::Completed)
+                    .execute(&mut *tx)
+                    .await?;
+                pending.push(told(InteractionState::Completed));
+                offer_again = true;
+            }
+            Change::PlaceInWorkbin(name) => {
+                sqlx::query(
+                    "UPDATE interactions SET state = 'in_workbin', workbin = $1, updated_at = $2 \
+                     WHERE id = $3",
+                )
+                .bind(name.clone())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                pending.push(told(InteractionState::InWorkbin));
+                offer_again = true;
+            }
+            Change::PullFromWorkbin => {
+                if !has_room(&mut tx, agent, current.channel, now).await? {
+                    return Err(StoreError::Conflict(format!(
+                        "no free capacity on {}: be ready there and finish something first",
+                        current.channel
+                    )));
+                }
+                let state = if current.draft.is_some() {
+                    InteractionState::ReplyCreated
+                } else {
+                    InteractionState::Accepted
+                };
+                sqlx::query(
+                    "UPDATE interactions SET state = $1, workbin = NULL, updated_at = $2 \
+                     WHERE id = $3",
+                )
+                .bind(state.as_str())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                pending.push(told(state));
+            }
+            Change::UpdateProperties { user_data, text } => {
+                if let Some(changes) = user_data {
+                    let merged = merged_user_data(&current.user_data, changes).map_err(|e| {
+                        StoreError::Invalid {
+                            field: e.field,
+                            message: e.message,
+                        }
+                    })?;
+                    sqlx::query(
+                        "UPDATE interactions SET user_data = $1, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(serde_json::to_string(&merged).expect("pairs serialise"))
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                if let Some(text) = text {
+                    let Some(mut draft) = current.draft.clone() else {
+                        return Err(StoreError::Invalid {
+                            field: "text",
+                            message: "there is no reply being drafted: Reply first".into(),
+                        });
+                    };
+                    draft.text = edited_text(text).map_err(|e| StoreError::Invalid {
+                        field: e.field,
+                        message: e.message,
+                    })?;
+                    write_draft(&mut tx, id, Some(&draft), current.state, now).await?;
+                }
+                pending.push(told(current.state));
+            }
+        }
+        let notified = notify(&mut tx, self.backend, &pending, now).await?;
+        let interaction = interactions_by_id(&mut tx, Style::of(self.backend), &[id])
+            .await?
+            .remove(&id)
+            .ok_or_else(|| StoreError::NotFound(format!("interaction {id}")))?;
+        tx.commit().await?;
+        Ok(Operated {
+            interaction,
+            notified,
+            offer_again,
+            entry,
+        })
+    }
+
+    /// `agent`'s notifications after `after`, oldest first: `(seq, data as JSON text)`.
+    pub async fn notifications_after(
+        &self,
+        agent: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, data FROM agent_notifications WHERE agent_id = $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(agent)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("data")?)))
+            .collect()
+    }
+
+    /// The last notification `agent` acknowledged (0 before any).
+    pub async fn notified_through(&self, agent: i64) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT notified_through FROM agents WHERE id = $1")
+                .bind(agent)
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Moves `agent`'s acknowledged position forward to `through` (never back).
+    pub async fn acknowledge_notifications(
+        &self,
+        agent: i64,
+        through: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE agents SET notified_through = $1 WHERE id = $2 AND notified_through < $1",
+        )
+        .bind(through)
+        .bind(agent)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that `agent` has a live CometD connection at `now`.
+    pub async fn agent_seen(&self, agent: i64, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
+            .bind(now)
+            .bind(agent)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes not ready every agent ready on some channel since before `cutoff` whose
+    /// last CometD connection is older than `cutoff` (or who never connected): nothing
+    /// is offered to a closed browser. Returns the agents changed.
+    pub async fn not_ready_when_absent(
+        &self,
+        cutoff: i64,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let absent: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT a.id FROM agents a JOIN agent_channels c ON c.agent_id = a.id \
+             WHERE c.state = 'ready' AND c.since < $1 \
+               AND (a.last_seen IS NULL OR a.last_seen < $1)",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        for agent in &absent {
+            super::agents::all_not_ready(
+                &mut tx,
+                self.backend,
+                *agent,
+                Some("no live CometD connection"),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(absent)
+    }
+
+    /// `agent`'s workbins: each name with the interactions in it, oldest first.
+    pub async fn workbins(
+        &self,
+        agent: i64,
+    ) -> Result<Vec<(String, Vec<Interaction>)>, StoreError> {
+        let mut bins: Vec<(String, Vec<Interaction>)> = Vec::new();
+        for i in self.agent_interactions(agent).await? {
+            let Some(name) = i.workbin.clone() else {
+                continue;
+            };
+            match bins.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, items)) => items.push(i),
+                None => bins.push((name, vec![i])),
+            }
+        }
+        bins.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(bins)
+    }
+}
+
+/// Puts back in their queues the interactions `agent` holds (offered, accepted,
+/// drafting, in workbins), telling nobody: the agent is being deleted. Returns how
+/// many.
+pub(crate) async fn requeue_all_of(
+    conn: &mut AnyConnection,
+    agent: i64,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE interactions SET state = 'queued', agent_id = NULL, offered_at = NULL, \
+         workbin = NULL, draft = NULL, updated_at = $1 \
+         WHERE agent_id = $2 AND state <> 'completed'",
+    )
+    .bind(now)
+    .bind(agent)
+    .execute(&mut *conn)
+    .await?;
+    // Completed interactions keep their history but not a dangling agent.
+    sqlx::query("UPDATE interactions SET agent_id = NULL WHERE agent_id = $1")
+        .bind(agent)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+async fn write_draft(
+    conn: &mut AnyConnection,
+    id: i64,
+    draft: Option<&Draft>,
+    state: InteractionState,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE interactions SET draft = $1, state = $2, updated_at = $3 WHERE id = $4")
+        .bind(draft.map(|d| serde_json::to_string(d).expect("drafts serialise")))
+        .bind(state.as_str())
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Seed 004: an agent's reply puts the contact's conversation In progress, unless the
+/// contact is in a flow.
+async fn in_progress(
+    conn: &mut AnyConnection,
+    channel: Channel,
+    contact: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO conversations (channel, contact, status, tags, created_at, updated_at) \
+         VALUES ($1, $2, $3, '[]', $4, $4) ON CONFLICT (channel, contact) DO UPDATE \
+         SET status = CASE WHEN conversations.status = $5 THEN conversations.status \
+           ELSE excluded.status END, updated_at = excluded.updated_at",
+    )
+    .bind(channel.as_str())
+    .bind(contact)
+    .bind(ConversationStatus::InProgress.as_str())
+    .bind(now)
+    .bind(ConversationStatus::InAFlow.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// On PostgreSQL, calls `wake` with every agent another node (or this one) stored
+/// notifications for, as they commit, until the connection fails: the caller retries.
+/// CometD clients re-read their feed every few seconds too, so a notification sent
+/// while this reconnects is late, not lost.
+pub async fn listen_for_agents(url: &str, wake: impl Fn(i64)) -> Result<(), StoreError> {
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen(AGENTS_NOTIFY_CHANNEL).await?;
+    loop {
+        let notification = listener.recv().await?;
+        for agent in notification.payload().split(',') {
+            if let Ok(agent) = agent.parse() {
+                wake(agent);
+            }
+        }
+    }
+}
