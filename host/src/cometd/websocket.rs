@@ -17,6 +17,10 @@ use super::protocol;
 use super::server::{Cometd, Phase, Replies};
 use super::session::Transport;
 
+/// Frames being answered at once on one socket at most. A browser has a connect held
+/// and now and then a subscribe; a socket past this is flooding, and is closed.
+const MAX_IN_FLIGHT: usize = 16;
+
 /// Upgrades a GET to a WebSocket; the `Authorization` header of the upgrade request
 /// serves as the token of every handshake on the socket that carries none.
 pub async fn upgrade<F: Feed>(
@@ -51,6 +55,14 @@ async fn serve<F: Feed>(server: Cometd<F>, mut socket: WebSocket, token: Option<
                     Some(Ok(Frame::Ping(_) | Frame::Pong(_))) => continue,
                     Some(Ok(Frame::Close(_)) | Err(_)) | None => break,
                 };
+                if tasks.len() >= MAX_IN_FLIGHT {
+                    server.body_refused();
+                    let _ = socket.send(Frame::Close(Some(CloseFrame {
+                        code: close_code::POLICY,
+                        reason: "too many requests in flight".into(),
+                    }))).await;
+                    break;
+                }
                 match protocol::parse_body(text.as_bytes()) {
                     Ok(messages) => {
                         let server = server.clone();

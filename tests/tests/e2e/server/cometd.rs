@@ -19,6 +19,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use super::inbound::{accepted, token};
 
 const PASSWORD: &str = "correct horse battery";
+const TEST_ADMIN: &str = switchyard_tests::TEST_ADMIN_TOKEN;
+const RECIPIENT: &str = "+4930555000";
+/// How long a client may take to show a notification: an offering pass runs at least
+/// twice a second, and a client reconnecting after a restart backs off for a few.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// Creates an agent `login` and logs it in; returns its session token.
 async fn agent_token(app: &TestApp, login: &str) -> String {
@@ -180,8 +185,6 @@ async fn a_handshake_needs_an_agents_token_in_ext_or_in_the_authorization_header
         3.0
     );
 }
-
-const TEST_ADMIN: &str = switchyard_tests::TEST_ADMIN_TOKEN;
 
 #[tokio::test]
 async fn the_message_type_suffixes_of_the_javascript_client_are_served() {
@@ -669,8 +672,6 @@ async fn aiocometd_handshakes_over_long_polling_and_moves_to_websocket() {
     client.kill().await;
 }
 
-const RECIPIENT: &str = "+4930555000";
-
 /// A group and a direct SMS connector to it; returns (group id, connector token).
 async fn sms_line(app: &TestApp) -> (i64, String) {
     let group = app
@@ -767,8 +768,6 @@ async fn accept(app: &TestApp, token: &str, interaction: &str) {
     let status = response.status();
     assert_eq!(status, 200, "{}", response.text().await.unwrap());
 }
-
-const WAIT: Duration = Duration::from_secs(30);
 
 /// The states of the notifications `client` received, with their interaction ids.
 fn received(client: &CometdClient) -> Vec<(String, String)> {
