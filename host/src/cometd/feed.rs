@@ -1,7 +1,7 @@
 //! What the CometD server needs from the rest of the server: who a token belongs to,
 //! each agent's stored notifications in order, how far the agent has acknowledged them,
 //! and a place to say the agent is connected. The Bayeux code knows nothing else; the
-//! store-backed implementation lives with the agents (`crate::agents::feed`).
+//! store-backed implementation (`StoreFeed`) lives with the agents, above this module.
 
 use std::future::Future;
 
