@@ -102,6 +102,9 @@ pub struct AcdGroup {
     pub id: i64,
     pub name: String,
     pub description: String,
+    /// How long an agent has to answer an offer from this group (ms); `null`: the
+    /// default, 30 s.
+    pub offer_timeout_ms: Option<i64>,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
@@ -112,6 +115,7 @@ pub struct AcdGroup {
 pub struct NewAcdGroup {
     pub name: GroupName,
     pub description: String,
+    pub offer_timeout_ms: Option<i64>,
 }
 
 impl NewAcdGroup {
@@ -121,7 +125,34 @@ impl NewAcdGroup {
         Ok(Self {
             name: GroupName::parse(name)?,
             description: description.to_owned(),
+            offer_timeout_ms: None,
         })
+    }
+
+    /// The group with an offer timeout, checked ([`validate_offer_timeout`]).
+    pub fn with_offer_timeout(mut self, ms: Option<i64>) -> Result<Self, FieldError> {
+        self.offer_timeout_ms = ms.map(validate_offer_timeout).transpose()?;
+        Ok(self)
+    }
+}
+
+/// The shortest and longest offer timeouts a group may set: a second is the least an
+/// agent needs to see an offer; a day is longer than any shift.
+pub const OFFER_TIMEOUT_MS: std::ops::RangeInclusive<i64> = 1_000..=86_400_000;
+
+/// An offer timeout is within [`OFFER_TIMEOUT_MS`].
+pub fn validate_offer_timeout(ms: i64) -> Result<i64, FieldError> {
+    if OFFER_TIMEOUT_MS.contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(FieldError::new(
+            "offer_timeout_ms",
+            format!(
+                "must be between {} and {} milliseconds, not {ms}",
+                OFFER_TIMEOUT_MS.start(),
+                OFFER_TIMEOUT_MS.end()
+            ),
+        ))
     }
 }
 
@@ -130,6 +161,8 @@ impl NewAcdGroup {
 pub struct AcdGroupChanges {
     pub name: Option<GroupName>,
     pub description: Option<String>,
+    /// `Some(None)` goes back to the default timeout.
+    pub offer_timeout_ms: Option<Option<i64>>,
 }
 
 impl AcdGroupChanges {
@@ -140,7 +173,17 @@ impl AcdGroupChanges {
         Ok(Self {
             name: name.map(GroupName::parse).transpose()?,
             description: description.map(str::to_owned),
+            offer_timeout_ms: None,
         })
+    }
+
+    /// The changes with the offer timeout set (`Some(None)`: back to the default).
+    pub fn with_offer_timeout(mut self, ms: Option<Option<i64>>) -> Result<Self, FieldError> {
+        self.offer_timeout_ms = match ms {
+            Some(Some(ms)) => Some(Some(validate_offer_timeout(ms)?)),
+            other => other,
+        };
+        Ok(self)
     }
 }
 
@@ -191,5 +234,18 @@ mod tests {
         assert_eq!(err.field, "name");
         let err = NewAcdGroup::parse("ok", Some("\u{0}")).unwrap_err();
         assert_eq!(err.field, "description");
+        let group = NewAcdGroup::parse("ok", None).unwrap();
+        assert_eq!(
+            group
+                .clone()
+                .with_offer_timeout(Some(5_000))
+                .unwrap()
+                .offer_timeout_ms,
+            Some(5_000)
+        );
+        for bad in [0, 999, 86_400_001, -1] {
+            let err = group.clone().with_offer_timeout(Some(bad)).unwrap_err();
+            assert_eq!(err.field, "offer_timeout_ms");
+        }
     }
 }

@@ -33,6 +33,9 @@ pub(super) struct GroupBody {
     name: String,
     /// Up to 1,024 characters; line breaks and tabs allowed. Empty when left out.
     description: Option<String>,
+    /// How long an agent has to answer an offer, 1,000 to 86,400,000 ms; the default
+    /// (30 s) when left out.
+    offer_timeout_ms: Option<i64>,
 }
 
 /// The body of PATCH: only the fields to change.
@@ -41,6 +44,7 @@ pub(super) struct GroupBody {
 pub(super) struct GroupPatch {
     name: Option<String>,
     description: Option<String>,
+    offer_timeout_ms: Option<i64>,
 }
 
 #[utoipa::path(
@@ -63,7 +67,8 @@ pub(super) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<(StatusCode, Json<AcdGroup>), ApiError> {
-    let group = NewAcdGroup::parse(&body.name, body.description.as_deref())?;
+    let group = NewAcdGroup::parse(&body.name, body.description.as_deref())?
+        .with_offer_timeout(body.offer_timeout_ms)?;
     let created = state.store.create_acd_group(&group).await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -132,7 +137,8 @@ pub(super) async fn replace(
     ApiJson(body): ApiJson<GroupBody>,
 ) -> Result<Json<AcdGroup>, ApiError> {
     let description = body.description.unwrap_or_default();
-    let changes = AcdGroupChanges::parse(Some(&body.name), Some(&description))?;
+    let changes = AcdGroupChanges::parse(Some(&body.name), Some(&description))?
+        .with_offer_timeout(Some(body.offer_timeout_ms))?;
     Ok(Json(state.store.update_acd_group(id, &changes).await?))
 }
 
@@ -160,7 +166,8 @@ pub(super) async fn modify(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<GroupPatch>,
 ) -> Result<Json<AcdGroup>, ApiError> {
-    let changes = AcdGroupChanges::parse(body.name.as_deref(), body.description.as_deref())?;
+    let changes = AcdGroupChanges::parse(body.name.as_deref(), body.description.as_deref())?
+        .with_offer_timeout(body.offer_timeout_ms.map(Some))?;
     Ok(Json(state.store.update_acd_group(id, &changes).await?))
 }
 

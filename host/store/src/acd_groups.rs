@@ -6,13 +6,14 @@ use sqlx::any::AnyRow;
 use super::{Store, StoreError, now_ms};
 use switchyard_domain::acd_groups::{AcdGroup, AcdGroupChanges, NewAcdGroup};
 
-const COLUMNS: &str = "id, name, description, created_at, updated_at";
+const COLUMNS: &str = "id, name, description, offer_timeout_ms, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<AcdGroup, sqlx::Error> {
     Ok(AcdGroup {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
+        offer_timeout_ms: row.try_get("offer_timeout_ms")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -30,11 +31,12 @@ impl Store {
     pub async fn create_acd_group(&self, group: &NewAcdGroup) -> Result<AcdGroup, StoreError> {
         let now = now_ms();
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO acd_groups (name, description, created_at, updated_at) \
-             VALUES ($1, $2, $3, $3) RETURNING {COLUMNS}"
+            "INSERT INTO acd_groups (name, description, offer_timeout_ms, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING {COLUMNS}"
         )))
         .bind(group.name.as_str())
         .bind(&group.description)
+        .bind(group.offer_timeout_ms)
         .bind(now)
         .fetch_one(&self.writer)
         .await
@@ -73,13 +75,16 @@ impl Store {
         let name = changes.name.as_ref().map(|n| n.as_str());
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE acd_groups SET name = COALESCE($1, name), \
-             description = COALESCE($2, description), updated_at = $3 \
+             description = COALESCE($2, description), updated_at = $3, \
+             offer_timeout_ms = CASE WHEN $5 = 1 THEN $6 ELSE offer_timeout_ms END \
              WHERE id = $4 RETURNING {COLUMNS}"
         )))
         .bind(name)
         .bind(changes.description.as_deref())
         .bind(now_ms())
         .bind(id)
+        .bind(i64::from(changes.offer_timeout_ms.is_some()))
+        .bind(changes.offer_timeout_ms.flatten())
         .fetch_optional(&self.writer)
         .await
         .map_err(StoreError::unique(duplicate_name(name.unwrap_or_default())))?

@@ -268,6 +268,7 @@ mod tests {
         let group = |name: &str| NewAcdGroup {
             name: GroupName::parse(name).unwrap(),
             description: String::new(),
+            offer_timeout_ms: None,
         };
         let doomed = store.create_acd_group(&group("doomed")).await.unwrap();
         let renamed = store.create_acd_group(&group("renamed")).await.unwrap();
@@ -279,6 +280,7 @@ mod tests {
                 let changes = AcdGroupChanges {
                     name: Some(GroupName::parse("renamed-2").unwrap()),
                     description: None,
+                    offer_timeout_ms: None,
                 };
                 vec![
                     store.create_acd_group(&group("new")).await.map(|_| ()),

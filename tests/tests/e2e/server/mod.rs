@@ -19,6 +19,7 @@ mod inbound;
 mod lifecycle;
 mod logging;
 mod metrics;
+mod offering;
 mod openapi;
 mod plugins;
 mod process;
