@@ -3,7 +3,8 @@
 # docs/plugins.md): Debian's rustc-web for Rust guests (with its rustfmt and clippy for
 # CI's checks of the plugin workspace), wasm-tools and componentize-py in a project venv,
 # componentize-js from npm, aiosmtpd (the tests' SMTP server) and Schemathesis into the
-# same venv with what tests/schemathesis.sh runs it with (curl, socat, iproute2), and a
+# same venv with what tests/schemathesis.sh runs it with (curl, socat, iproute2), the
+# CometD clients of the /cometd tests (npm in tests/clients, aiocometd-ng), and a
 # PostgreSQL server for the second run of the end-to-end tests.
 # Idempotent: on a machine that has them it only checks.
 set -euo pipefail
@@ -70,6 +71,19 @@ if [ ! -d plugins/keyword-router-js/node_modules/@bytecodealliance/componentize-
   # entries to it and leaves the tree dirty).
   echo "installing componentize-js (npm install)"
   (cd plugins/keyword-router-js && npm install --no-save --no-audit --no-fund --silent)
+fi
+
+# The end-to-end tests of /cometd run real CometD clients (tests/clients): the CometD
+# project's JavaScript client in Node, pinned by the lockfile, and aiocometd-ng (the
+# maintained fork of aiocometd, whose 0.4.5 no longer runs on Python 3.10 and later).
+if [ ! -d tests/clients/node_modules/cometd-nodejs-client ]; then
+  echo "installing the CometD JavaScript client (npm ci in tests/clients)"
+  (cd tests/clients && npm ci --no-audit --no-fund --silent)
+fi
+aiocometd_version=0.5.6
+if ! .venv-tools/bin/python -c "import importlib.metadata as m, sys; sys.exit(m.version('aiocometd-ng') != '$aiocometd_version')" 2>/dev/null; then
+  echo "installing aiocometd-ng $aiocometd_version into .venv-tools (the tests' Python CometD client)"
+  .venv-tools/bin/pip install -q --disable-pip-version-check "aiocometd-ng==$aiocometd_version"
 fi
 
 # The end-to-end tests run a second time on PostgreSQL: they connect as user postgres,

@@ -27,6 +27,11 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const MIN_ADMIN_TOKEN_LEN: usize = 16;
 /// How long an agent's session lasts after logging in: a working day and some.
 pub const DEFAULT_AGENT_SESSION_HOURS: u64 = 12;
+/// How long the CometD server holds a connect with nothing to send, in milliseconds:
+/// the Java CometD server's default. Proxies in front must allow requests this long.
+pub const DEFAULT_COMETD_TIMEOUT_MS: u64 = 30_000;
+/// The longest hold an operator may configure: 5 minutes, past what proxies allow.
+pub const MAX_COMETD_TIMEOUT_MS: u64 = 300_000;
 /// Seconds a ready agent may be without a live CometD connection by default: long
 /// enough for a browser to reload and reconnect, short enough that nothing is offered
 /// to a closed one for long.
@@ -50,6 +55,8 @@ pub struct RawSettings {
     pub queue_worker: Option<bool>,
     /// Hours an agent's session lasts after logging in.
     pub agent_session_hours: Option<u64>,
+    /// Milliseconds the CometD server holds a connect with nothing to send.
+    pub cometd_timeout_ms: Option<u64>,
     /// Seconds a ready agent may be without a live CometD connection before being made
     /// not ready; 0 turns the sweep off.
     pub agent_presence_secs: Option<u64>,
@@ -111,6 +118,7 @@ impl RawSettings {
             queue_worker: var("SWITCHYARD_QUEUE_WORKER")
                 .map(|v| !matches!(v.as_str(), "0" | "false" | "off" | "no")),
             agent_session_hours: None,
+            cometd_timeout_ms: None,
             agent_presence_secs: var("SWITCHYARD_AGENT_PRESENCE_SECS").and_then(|v| v.parse().ok()),
             plugins: RawPluginLimits::default(),
         }
@@ -126,6 +134,7 @@ impl RawSettings {
             max_body_bytes: later.max_body_bytes.or(self.max_body_bytes),
             queue_worker: later.queue_worker.or(self.queue_worker),
             agent_session_hours: later.agent_session_hours.or(self.agent_session_hours),
+            cometd_timeout_ms: later.cometd_timeout_ms.or(self.cometd_timeout_ms),
             agent_presence_secs: later.agent_presence_secs.or(self.agent_presence_secs),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
@@ -190,6 +199,16 @@ impl RawSettings {
             });
         }
 
+        let cometd_timeout_ms = self.cometd_timeout_ms.unwrap_or(DEFAULT_COMETD_TIMEOUT_MS);
+        if !(1..=MAX_COMETD_TIMEOUT_MS).contains(&cometd_timeout_ms) {
+            return Err(ConfigError::Invalid {
+                setting: "cometd_timeout_ms",
+                message: format!(
+                    "must be between 1 and {MAX_COMETD_TIMEOUT_MS}, not {cometd_timeout_ms}"
+                ),
+            });
+        }
+
         let defaults = Limits::default();
         let limits = Limits {
             fuel: self.plugins.fuel.unwrap_or(defaults.fuel),
@@ -222,6 +241,7 @@ impl RawSettings {
             max_body_bytes,
             queue_worker: self.queue_worker.unwrap_or(true),
             agent_session: Duration::from_secs(session_hours * 3_600),
+            cometd_timeout: Duration::from_millis(cometd_timeout_ms),
             agent_presence: match self
                 .agent_presence_secs
                 .unwrap_or(DEFAULT_AGENT_PRESENCE_SECS)
@@ -249,6 +269,8 @@ pub struct Config {
     pub queue_worker: bool,
     /// How long an agent's session lasts after logging in.
     pub agent_session: Duration,
+    /// How long the CometD server holds a connect with nothing to send.
+    pub cometd_timeout: Duration,
     /// How long a ready agent may be without a CometD connection before being made not
     /// ready (`None`: never).
     pub agent_presence: Option<Duration>,

@@ -60,6 +60,9 @@ struct Inner {
     db_pool_idle: Family<Labels<1>, Gauge>,
     agent_logins: Family<Labels<1>, Counter>,
     agents_ready: Family<Labels<1>, Gauge>,
+    cometd_sessions: Family<Labels<1>, Gauge>,
+    cometd_delivered: Counter,
+    cometd_errors: Family<Labels<1>, Counter>,
     offers: Family<Labels<1>, Counter>,
     offering_pass: Histogram,
     agent_operations: Family<Labels<2>, Counter>,
@@ -165,6 +168,24 @@ impl Metrics {
             "Agents ready on each channel with a live session, counted when scraped",
             agents_ready.clone(),
         );
+        let cometd_sessions = Family::default();
+        registry.register(
+            "switchyard_cometd_sessions",
+            "CometD clients handshaken on this node, by the transport of their last request",
+            cometd_sessions.clone(),
+        );
+        let cometd_delivered = Counter::default();
+        registry.register(
+            "switchyard_cometd_messages_delivered",
+            "Notifications written to CometD clients (repeats after a lost reply included)",
+            cometd_delivered.clone(),
+        );
+        let cometd_errors = Family::default();
+        registry.register(
+            "switchyard_cometd_errors",
+            "CometD messages refused or failed, by kind (unknown_client, unauthorized, subscription_denied, invalid_message, malformed_body, store, ...)",
+            cometd_errors.clone(),
+        );
         let offers = Family::default();
         registry.register(
             "switchyard_offers",
@@ -201,6 +222,9 @@ impl Metrics {
                 db_pool_idle,
                 agent_logins,
                 agents_ready,
+                cometd_sessions,
+                cometd_delivered,
+                cometd_errors,
                 offers,
                 offering_pass,
                 agent_operations,
@@ -369,6 +393,27 @@ impl Metrics {
                 .get_or_create(&[("channel", channel.as_str())])
                 .set(*count);
         }
+    }
+
+    /// A CometD client of `transport` came (`delta` 1) or went (-1).
+    pub fn cometd_sessions(&self, transport: &'static str, delta: i64) {
+        self.inner
+            .cometd_sessions
+            .get_or_create(&[("transport", transport)])
+            .inc_by(delta);
+    }
+
+    /// `count` notifications were written to a CometD client.
+    pub fn cometd_delivered(&self, count: u64) {
+        self.inner.cometd_delivered.inc_by(count);
+    }
+
+    /// A CometD message was refused or failed with `kind`.
+    pub fn cometd_error(&self, kind: &'static str) {
+        self.inner
+            .cometd_errors
+            .get_or_create(&[("kind", kind)])
+            .inc();
     }
 
     /// One offering pass made `invited` offers and revoked `revoked`, in `elapsed`.

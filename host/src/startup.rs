@@ -9,9 +9,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::agents::Offering;
 use crate::agents::offering::Notifier;
+use crate::agents::{Offering, StoreFeed};
 use crate::api::{self, AppState};
+use crate::cometd::{self, Cometd};
 use crate::config::{AdminToken, Config};
 use crate::metrics::Metrics;
 use crate::queue::processor::{self, Processor};
@@ -34,6 +35,7 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     admin_token: AdminToken,
     token_source: TokenSource,
+    cometd: cometd::Stopper,
 }
 
 /// How long a stopping server lets the router finish the batch in hand. Whatever is
@@ -81,8 +83,12 @@ impl Application {
             None => stored_admin_token(&store).await?,
         };
         let metrics = Metrics::new();
-        // Until the CometD server is wired, nobody listens for agents' notifications.
-        let notifier: Notifier = Arc::new(|_agent| {});
+        // New notifications wake the agents' CometD clients held on this node.
+        let hub = cometd::Hub::new();
+        let notifier: Notifier = {
+            let hub = hub.clone();
+            Arc::new(move |agent| hub.wake(agent))
+        };
         let queue = Processor::new(
             store.clone(),
             runtime.clone(),
@@ -112,6 +118,17 @@ impl Application {
         let queue_worker = config
             .queue_worker
             .then(|| processor::Worker::start(queue.clone(), store.backend()));
+        // The agents' notifications over CometD, outside the API's route table.
+        let cometd = Cometd::new(
+            StoreFeed::new(store.clone()),
+            hub,
+            cometd::Settings {
+                timeout: config.cometd_timeout,
+                ..cometd::Settings::default()
+            },
+            metrics.clone(),
+        );
+        cometd.spawn_sweeper();
         let router = api::router(
             AppState::new(
                 store.clone(),
@@ -126,7 +143,8 @@ impl Application {
                 metrics,
             ),
             config.max_body_bytes,
-        );
+        )
+        .merge(cometd::router(cometd.clone()));
         Ok(Self {
             listener,
             router,
@@ -136,6 +154,7 @@ impl Application {
             background,
             admin_token,
             token_source,
+            cometd: cometd.stopper(),
         })
     }
 
@@ -169,6 +188,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Held CometD connects and sockets would keep a graceful shutdown waiting.
+        let cometd = self.cometd;
+        let shutdown = async move {
+            shutdown.await;
+            cometd.stop().await;
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

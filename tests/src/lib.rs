@@ -2,6 +2,7 @@
 //! `plugins/build.sh`, the `switchyard` binary, runtimes to load them into, and
 //! [`spawn_app`], a real server on a random port with a fresh database.
 
+pub mod cometd;
 pub mod gateway;
 pub mod metrics;
 pub mod smtp;

@@ -1,15 +1,16 @@
 //! What the CometD server needs from the rest of the server: who a token belongs to,
 //! each agent's stored notifications in order, how far the agent has acknowledged them,
 //! and a place to say the agent is connected. The Bayeux code knows nothing else; the
-//! store-backed implementation lives with the agents (`crate::agents::feed`).
+//! store-backed implementation (`StoreFeed`) lives with the agents, above this module.
 
 use std::future::Future;
 
 use crate::store::StoreError;
 
 /// One stored notification for one agent: `seq` grows with every notification stored
-/// for that agent (gaps allowed), and `data` is the message's `data` as seed 003 shapes
-/// it (an `InteractionStateMessage`).
+/// for that agent (gaps allowed), and `data` is the message's `data`: an
+/// `InteractionStateMessage` (`messageTypeName`, `id`, `channel`, `state`,
+/// `capabilities`, ...), in the shapes of Genesys Web Services' notifications.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     pub seq: i64,

@@ -1,8 +1,8 @@
 //! The server, spoken to over HTTP as a client would: health, the admin token, ACD
-//! groups, agents with their sessions and status, SMS connectors and their plugins, bad
-//! input, restarts, durability through crashes, shutdowns and version switches,
-//! `switchyard serve` as a real process, its log output, its Prometheus metrics and its
-//! OpenAPI document.
+//! groups, agents with their sessions and status, their notifications over CometD, SMS
+//! connectors and their plugins, bad input, restarts, durability through crashes,
+//! shutdowns and version switches, `switchyard serve` as a real process, its log output,
+//! its Prometheus metrics and its OpenAPI document.
 //! Each test gets a fresh database, SQLite by default or PostgreSQL with
 //! `SWITCHYARD_TEST_DATABASE=postgres`.
 
@@ -10,6 +10,7 @@ mod acd_groups;
 mod agents;
 mod auth;
 mod bad_input;
+mod cometd;
 mod concurrent_writes;
 mod connectors;
 mod contract;
