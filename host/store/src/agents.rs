@@ -560,4 +560,36 @@ impl Store {
         }
         Ok(counts)
     }
+
+    /// Makes not ready every agent ready on some channel since before `cutoff` whose
+    /// last CometD connection is older than `cutoff` (or who never connected): nothing
+    /// is offered to a closed browser. Agents who take SMS as email are left alone:
+    /// their mailbox is where they are. Returns the agents changed.
+    pub async fn not_ready_when_absent(
+        &self,
+        cutoff: i64,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let absent: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT a.id FROM agents a JOIN agent_channels c ON c.agent_id = a.id \
+             WHERE c.state = 'ready' AND c.since < $1 AND a.sms_delivery <> 'email' \
+               AND (a.last_seen IS NULL OR a.last_seen < $1)",
+        )
+        .bind(cutoff)
+        .fetch_all(&mut *tx)
+        .await?;
+        for agent in &absent {
+            all_not_ready(
+                &mut tx,
+                self.backend,
+                *agent,
+                Some("no live CometD connection"),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(absent)
+    }
 }
