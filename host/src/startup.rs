@@ -89,7 +89,13 @@ impl Application {
             let hub = hub.clone();
             Arc::new(move |agent| hub.wake(agent))
         };
-        let offering = Offering::new(notifier.clone());
+        let queue = Processor::new(
+            store.clone(),
+            runtime.clone(),
+            config.plugin_limits,
+            metrics.clone(),
+        );
+        let offering = Offering::new(notifier.clone(), queue.clone());
         let background = vec![
             tokio::spawn(offering.clone().run(
                 store.clone(),
@@ -109,12 +115,6 @@ impl Application {
             metrics: metrics.clone(),
             offering: offering.clone(),
         });
-        let queue = Processor::new(
-            store.clone(),
-            runtime.clone(),
-            config.plugin_limits,
-            metrics.clone(),
-        );
         let queue_worker = config
             .queue_worker
             .then(|| processor::Worker::start(queue.clone(), store.backend()));

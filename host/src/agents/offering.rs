@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
+use crate::queue::processor::Processor;
 use crate::store::{Store, now_ms};
 
 /// How often a pass runs when nothing wakes the loop: offers run out on time.
@@ -25,14 +26,17 @@ pub type Notifier = Arc<dyn Fn(i64) + Send + Sync>;
 pub struct Offering {
     wake: Arc<Notify>,
     notifier: Notifier,
+    /// Woken when a pass forwarded SMS as email into the communication queue.
+    queue: Processor,
 }
 
 impl Offering {
     /// A handle whose loop is not started yet ([`Offering::run`]).
-    pub fn new(notifier: Notifier) -> Self {
+    pub fn new(notifier: Notifier, queue: Processor) -> Self {
         Self {
             wake: Arc::new(Notify::new()),
             notifier,
+            queue,
         }
     }
 
@@ -90,6 +94,12 @@ impl Offering {
                 }
                 for (interaction, agent) in &pass.revoked {
                     tracing::info!(interaction, agent, "offer revoked");
+                }
+                for (interaction, agent, entry) in &pass.emailed {
+                    tracing::info!(interaction, agent, entry, "SMS forwarded as email");
+                }
+                if !pass.emailed.is_empty() {
+                    self.queue.wake();
                 }
                 self.notified(&pass.notified);
             }

@@ -17,13 +17,16 @@ use super::{Backend, Store, StoreError};
 use switchyard_domain::agents::status::agent_channel;
 use switchyard_domain::channel::Channel;
 use switchyard_domain::conversations::ConversationStatus;
+use switchyard_domain::interactions::forwarding::{forwarded_body, forwarded_subject};
 use switchyard_domain::interactions::notifications::{Notified, state_message};
 use switchyard_domain::interactions::offering::{Candidate, Waiting, offer_expired, plan_offers};
 use switchyard_domain::interactions::operations::{
     Draft, Operation, check, edited_text, merged_user_data, new_draft,
 };
 use switchyard_domain::interactions::{Interaction, InteractionState};
-use switchyard_domain::queue::communication::NewEntry;
+use switchyard_domain::queue::Direction;
+use switchyard_domain::queue::communication::{CommunicationInput, NewEntry, accept};
+use switchyard_domain::queue::settings::{EmailSettings, SmsSettings};
 
 /// The PostgreSQL advisory lock that serialises changes adding to agents' load.
 const OFFERING_LOCK: i64 = 0x0053_594f_4646_4552;
@@ -44,6 +47,9 @@ pub struct OfferPass {
     pub revoked: Vec<(i64, i64)>,
     /// Agents with new notifications.
     pub notified: Vec<i64>,
+    /// (interaction, agent, queue entry): SMS forwarded by email to agents who take
+    /// SMS that way (seed 002's user setting).
+    pub emailed: Vec<(i64, i64, i64)>,
 }
 
 /// An agent's operation as the store applies it: checked against the interaction's
@@ -241,7 +247,7 @@ async fn requeue(
 }
 
 /// Agents able to take work now, per channel: ready, with a live session, and how much
-/// of their capacity on that channel is used.
+/// of their capacity on that channel is used; with the groups each is in.
 async fn candidates(
     conn: &mut AnyConnection,
     now: i64,
@@ -305,6 +311,9 @@ struct Queued {
     waiting: Waiting,
     group: i64,
     channel: Channel,
+    subject: Option<String>,
+    sender: String,
+    text: String,
 }
 
 fn queued_from_row(row: &AnyRow) -> Result<Queued, StoreError> {
@@ -317,6 +326,9 @@ fn queued_from_row(row: &AnyRow) -> Result<Queued, StoreError> {
         },
         group: row.try_get("acd_group")?,
         channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
+        subject: row.try_get("subject")?,
+        sender: row.try_get("sender")?,
+        text: row.try_get("body")?,
     })
 }
 
@@ -343,6 +355,73 @@ async fn held(
     // Someone else's interaction, or one this agent no longer holds: not theirs to see.
     .ok_or_else(|| StoreError::NotFound(format!("interaction {id}")))?;
     interaction_from_row(&row)
+}
+
+/// The agents who take SMS as email, with the address.
+async fn sms_by_email(conn: &mut AnyConnection) -> Result<HashMap<i64, String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, sms_delivery_address FROM agents \
+         WHERE sms_delivery = 'email' AND sms_delivery_address IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("sms_delivery_address")?)))
+        .collect()
+}
+
+/// Hands an SMS to an agent who takes SMS as email: an email to their address through
+/// the communication queue (by the queue's rules), and the interaction completed as
+/// delivered, so it holds none of their capacity; they answer from their mailbox.
+/// `None` (nothing written) when the queue's rules refuse the email, e.g. email is
+/// not enabled.
+async fn forward_by_email(
+    conn: &mut AnyConnection,
+    sms_of: &Queued,
+    agent: i64,
+    address: &str,
+    email: &EmailSettings,
+    sms: &SmsSettings,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let input = CommunicationInput {
+        media: Channel::Email,
+        direction: Direction::Outgoing,
+        sender: None,
+        recipient: address.to_owned(),
+        subject: Some(forwarded_subject(sms_of.subject.as_deref(), &sms_of.sender)),
+        body: forwarded_body(&sms_of.sender, &sms_of.text, sms_of.waiting.interaction_id),
+        external_system: None,
+    };
+    let Ok(mut entry) = accept(input, email, sms, "offering: SMS as email") else {
+        return Ok(None);
+    };
+    entry.inbound_message_id =
+        sqlx::query_scalar("SELECT message_id FROM interactions WHERE id = $1")
+            .bind(sms_of.waiting.interaction_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let changed = sqlx::query(
+        "UPDATE interactions SET state = 'completed', agent_id = $1, updated_at = $2 \
+         WHERE id = $3 AND state = 'queued'",
+    )
+    .bind(agent)
+    .bind(now)
+    .bind(sms_of.waiting.interaction_id)
+    .execute(&mut *conn)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let created = insert_entry(conn, &entry, now).await?;
+    sqlx::query(
+        "UPDATE agent_channels SET last_offer_at = $1 WHERE agent_id = $2 AND channel = 'sms'",
+    )
+    .bind(now)
+    .bind(agent)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(created.number))
 }
 
 /// Whether `agent` can take one more interaction on `channel` now.
@@ -405,6 +484,12 @@ impl Store {
         pass.revoked.extend(expired.iter().chain(&left));
 
         let candidates = candidates(&mut tx, now).await?;
+        let by_email = sms_by_email(&mut tx).await?;
+        let mail = if by_email.is_empty() {
+            None
+        } else {
+            Some((self.email_settings().await?, self.sms_settings().await?))
+        };
         let open_groups: HashSet<i64> = candidates
             .iter()
             .filter(|(_, c, _)| c.free > 0)
@@ -413,7 +498,8 @@ impl Store {
         if !open_groups.is_empty() {
             let groups: Vec<i64> = open_groups.into_iter().collect();
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT i.id, i.acd_group, i.priority, i.created_at, m.channel \
+                "SELECT i.id, i.acd_group, i.priority, i.created_at, i.subject, m.channel, \
+                   m.sender, m.body \
                  FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
                  WHERE i.state = 'queued' AND i.acd_group IN ({}) \
                  ORDER BY i.priority DESC, i.created_at, i.id LIMIT {PASS_LIMIT}",
@@ -468,6 +554,27 @@ impl Store {
                     |agent, interaction| passes.contains(&(agent, interaction)),
                 );
                 for (interaction, agent) in offers {
+                    if channel == Channel::Sms
+                        && let (Some(address), Some((email, sms))) = (by_email.get(&agent), &mail)
+                    {
+                        let sms_of = queued
+                            .iter()
+                            .find(|q| q.waiting.interaction_id == interaction)
+                            .expect("offers are of queued interactions");
+                        match forward_by_email(&mut tx, sms_of, agent, address, email, sms, now)
+                            .await?
+                        {
+                            Some(entry) => {
+                                pass.emailed.push((interaction, agent, entry));
+                                continue;
+                            }
+                            None => tracing::warn!(
+                                agent,
+                                interaction,
+                                "the agent takes SMS as email but the email settings refuse it; offered in the desktop instead"
+                            ),
+                        }
+                    }
                     let changed = sqlx::query(
                         "UPDATE interactions SET state = 'invited', agent_id = $1, \
                          offered_at = $2, updated_at = $2 WHERE id = $3 AND state = 'queued'",
@@ -817,7 +924,8 @@ impl Store {
 
     /// Makes not ready every agent ready on some channel since before `cutoff` whose
     /// last CometD connection is older than `cutoff` (or who never connected): nothing
-    /// is offered to a closed browser. Returns the agents changed.
+    /// is offered to a closed browser. Agents who take SMS as email are left alone:
+    /// their mailbox is where they are. Returns the agents changed.
     pub async fn not_ready_when_absent(
         &self,
         cutoff: i64,
@@ -826,7 +934,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let absent: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT a.id FROM agents a JOIN agent_channels c ON c.agent_id = a.id \
-             WHERE c.state = 'ready' AND c.since < $1 \
+             WHERE c.state = 'ready' AND c.since < $1 AND a.sms_delivery <> 'email' \
                AND (a.last_seen IS NULL OR a.last_seen < $1)",
         )
         .bind(cutoff)

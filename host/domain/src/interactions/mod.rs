@@ -1,6 +1,7 @@
 //! Interactions: what an inbound message becomes in an ACD group, waiting for an agent
 //! (seeds 002 and 003), as the API shows them with the message and its routing record.
 
+pub mod forwarding;
 pub mod notifications;
 pub mod offering;
 pub mod operations;

@@ -16,10 +16,11 @@ use switchyard_tests::{
 };
 
 use switchyard_tests::gateway::RecordingGateway;
+use switchyard_tests::smtp::SmtpSink;
 
 use super::assert_error;
 use super::inbound::{accepted, token};
-use super::queue::enable_sms;
+use super::queue::{enable_email, enable_sms};
 
 const RECIPIENT: &str = "+4930555000";
 const PASSWORD: &str = "correct horse battery";
@@ -658,4 +659,47 @@ async fn capacity_and_single_offering_hold_under_concurrency() {
         let _ = stop.send(());
         served.await.unwrap().unwrap();
     }
+}
+
+/// Seed 002's user setting: an agent who takes SMS as email gets the SMS in their
+/// mailbox, through the queue's SMTP path, when offering picks them.
+#[tokio::test]
+async fn an_agent_who_takes_sms_as_email_gets_it_by_mail() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app().await;
+    enable_email(&app, sink.port()).await;
+    let (group, connector) = setup(&app, None).await;
+    let mailer = ready_agent(&app, "mailer", &[group], 1).await;
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/api/v1/agents/{}", mailer.id),
+        Some(json!({ "sms_delivery": "email", "sms_delivery_address": "mailer@acme.example" })),
+        200,
+    )
+    .await;
+
+    let message = post_sms(&app, &connector, "Please call me back", "e-1").await;
+    let id = interaction_of(&app, message).await["id"].as_i64().unwrap();
+    let done = until_state(&app, id, "completed", Some(mailer.id)).await;
+    assert_eq!(done["agent_id"], mailer.id);
+    let mail = sink.wait_for(1, WAIT).await;
+    assert_eq!(mail[0].rcpt_tos, ["mailer@acme.example"]);
+    assert!(
+        mail[0].body_text().contains("Please call me back"),
+        "{}",
+        mail[0].data
+    );
+    assert!(
+        mail[0].body_text().contains("+4915112345678"),
+        "{}",
+        mail[0].data
+    );
+    // Forwarded, not offered: nothing waits in the desktop and no capacity is held, so
+    // the next SMS goes the same way.
+    assert!(mine(&app, &mailer).await.is_empty());
+    let second = post_sms(&app, &connector, "And again", "e-2").await;
+    let second = interaction_of(&app, second).await["id"].as_i64().unwrap();
+    until_state(&app, second, "completed", Some(mailer.id)).await;
+    sink.wait_for(2, WAIT).await;
 }
