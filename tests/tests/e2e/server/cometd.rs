@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use switchyard::config::AdminToken;
 use switchyard_tests::cometd::{ClientKind, CometdClient};
 use switchyard_tests::metrics::Exposition;
-use switchyard_tests::{TestApp, TestDatabase, spawn_app, spawn_app_with, test_config};
+use switchyard_tests::{TestApp, TestDatabase, eventually, spawn_app, spawn_app_with, test_config};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -891,4 +891,53 @@ async fn a_javascript_client_over_long_polling_misses_nothing_and_gets_nothing_t
 async fn a_javascript_client_over_websocket_misses_nothing_and_gets_nothing_twice_across_a_restart()
 {
     a_restart_loses_and_repeats_nothing(ClientKind::NodeWebSocket).await;
+}
+
+async fn sms_state(app: &TestApp, token: &str) -> String {
+    let me: Value = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["channels"]["sms"]["state"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_connected_client_keeps_its_agent_present_and_a_closed_one_does_not() {
+    let db = TestDatabase::new().await;
+    let mut config = test_config(&db);
+    config.admin_token = Some(AdminToken::parse(TEST_ADMIN).unwrap());
+    // Ready agents without a CometD connection for 7 s are made not ready; a held
+    // connect marks its agent as seen every 5 s at most.
+    config.agent_presence = Some(Duration::from_secs(7));
+    let app = spawn_app_with(config, db).await;
+    let (group, _) = sms_line(&app).await;
+    let token = agent_in(&app, "ann", group).await;
+    let client = subscribed_client(&app, ClientKind::NodeLongPolling, &token).await;
+    set_ready_on_sms(&app, &token).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        sms_state(&app, &token).await,
+        "ready",
+        "seen while connected"
+    );
+
+    client.kill().await;
+    let started = Instant::now();
+    eventually(
+        "the agent made not ready",
+        Duration::from_secs(20),
+        || async { (sms_state(&app, &token).await == "not_ready").then_some(()) },
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
