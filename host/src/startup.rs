@@ -95,7 +95,10 @@ impl Application {
             config.plugin_limits,
             metrics.clone(),
         );
-        let offering = Offering::new(notifier.clone(), queue.clone());
+        let offering = Offering::new(notifier.clone(), {
+            let queue = queue.clone();
+            Arc::new(move || queue.wake())
+        });
         let background = vec![
             tokio::spawn(offering.clone().run(
                 store.clone(),

@@ -12,7 +12,6 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
-use crate::queue::processor::Processor;
 use crate::store::{Store, now_ms};
 
 /// How often a pass runs when nothing wakes the loop: offers run out on time.
@@ -21,18 +20,23 @@ const TICK: Duration = Duration::from_millis(500);
 /// Called with each agent that has new notifications: wakes their CometD clients.
 pub type Notifier = Arc<dyn Fn(i64) + Send + Sync>;
 
+/// Called when a pass put entries in the communication queue: wakes its processor.
+/// A callback rather than the processor itself, as the queue's side of the server
+/// stands on routing, which stands on this.
+pub type QueueWaker = Arc<dyn Fn() + Send + Sync>;
+
 /// A handle on the loop: wake it when something changed.
 #[derive(Clone)]
 pub struct Offering {
     wake: Arc<Notify>,
     notifier: Notifier,
     /// Woken when a pass forwarded SMS as email into the communication queue.
-    queue: Processor,
+    queue: QueueWaker,
 }
 
 impl Offering {
     /// A handle whose loop is not started yet ([`Offering::run`]).
-    pub fn new(notifier: Notifier, queue: Processor) -> Self {
+    pub fn new(notifier: Notifier, queue: QueueWaker) -> Self {
         Self {
             wake: Arc::new(Notify::new()),
             notifier,
@@ -99,7 +103,7 @@ impl Offering {
                     tracing::info!(interaction, agent, entry, "SMS forwarded as email");
                 }
                 if !pass.emailed.is_empty() {
-                    self.queue.wake();
+                    (self.queue)();
                 }
                 self.notified(&pass.notified);
             }
