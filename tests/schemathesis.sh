@@ -68,6 +68,7 @@ inside() {
       SY_CONNECTOR_TOKEN="$(cat "$work/connector-token")" \
       SY_RECEIPT_TOKEN="$(cat "$work/receipt-token")" \
       SY_SYSTEM_TOKEN="$(cat "$work/system-token")" \
+      SY_AGENT_TOKEN="$(cat "$work/agent-token")" \
       "$schemathesis" --config-file "$root/tests/schemathesis.toml" run \
       "$base/api/v1/openapi.json" \
       --phases "${SCHEMATHESIS_PHASES:-examples,coverage,fuzzing,stateful}" \
@@ -117,6 +118,14 @@ seed_objects() {
     json '["token"]' >"$work/system-token"
   call POST /api/v1/communications "$body" \
     -d '{"media":"device","recipient":"box-1","body":"reset","external_system":"billing"}' >/dev/null
+  # An agent of the group, logged in and ready on SMS: the seeded SMS below is offered
+  # to them, so the agent's operations meet a real interaction (id 1).
+  call POST /api/v1/agents "$body" \
+    -d '{"login":"agent","name":"Agent","password":"correct horse battery","groups":[1]}' >/dev/null
+  curl -sS --fail-with-body -X POST "$base/api/v1/agent-sessions" "$body" \
+    -d '{"login":"agent","password":"correct horse battery"}' | json '["token"]' >"$work/agent-token"
+  curl -sS --fail-with-body -X PUT "$base/api/v1/me/channels/sms" "$body" \
+    -H "Authorization: Bearer $(cat "$work/agent-token")" -d '{"state":"ready"}' >/dev/null
   curl -sS --fail-with-body -X POST "$base/api/v1/sms/inbound" "$body" \
     -H "Authorization: Bearer $(cat "$work/connector-token")" \
     -d '{"from":"+4917612345678","to":"+4930123456","text":"hello","message_id":"seed-1"}' >/dev/null
