@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use switchyard_tests::metrics::Exposition;
 use switchyard_tests::{TEST_ADMIN_TOKEN, TestDatabase, test_backend_is_postgres};
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, oneshot};
@@ -407,6 +408,8 @@ async fn run(options: &Options, server: &Handle) -> bool {
         },
     );
 
+    let before = metrics(&http, &base).await;
+    let scraped = Instant::now();
     // Open-loop posting: each post on a task of its own at its slot, so a slow 202
     // does not slow the offered rate.
     let interval = Duration::from_secs_f64(1.0 / options.rate);
@@ -461,6 +464,8 @@ async fn run(options: &Options, server: &Handle) -> bool {
 
     let posts = shared.posts.lock().unwrap().clone();
     let ok = report(options, &posts, posted_in, &shared);
+    server_side(&before, &metrics(&http, &base).await, scraped.elapsed());
+    let stopping = Instant::now();
     for client in clients {
         client.abort();
     }
@@ -470,6 +475,7 @@ async fn run(options: &Options, server: &Handle) -> bool {
         other => eprintln!("the server did not stop cleanly: {other:?}"),
     }
     drop(db);
+    eprintln!("stopped in {:.1} s", stopping.elapsed().as_secs_f64());
     ok
 }
 
@@ -580,6 +586,42 @@ fn report(options: &Options, posts: &[Post], posted_in: Duration, shared: &Share
         );
     }
     ok
+}
+
+async fn metrics(http: &reqwest::Client, base: &str) -> Exposition {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("the server answers")
+        .text()
+        .await
+        .expect("a body");
+    Exposition::parse(&text)
+}
+
+/// Where the server's time went during the run, from its own metrics: the offering
+/// passes (how many, how long, how many offers each, the share of `span`, the time
+/// between the scrapes, spent in them) and routing's latency.
+fn server_side(before: &Exposition, after: &Exposition, span: Duration) {
+    let delta = |name: &str| after.value(name, &[]) - before.value(name, &[]);
+    let passes = delta("switchyard_offering_pass_seconds_count");
+    let pass_s = delta("switchyard_offering_pass_seconds_sum");
+    let offers = after.value("switchyard_offers_total", &[("event", "invited")])
+        - before.value("switchyard_offers_total", &[("event", "invited")]);
+    let routed = delta("switchyard_routing_latency_seconds_count");
+    let routing_s = delta("switchyard_routing_latency_seconds_sum");
+    let batches = delta("switchyard_routing_batch_size_messages_count");
+    let per = |sum: f64, n: f64| if n > 0.0 { sum / n } else { 0.0 };
+    println!(
+        "server: {passes:.0} offering passes, mean {:.1} ms, {:.1} offers a pass, {:.0}% of \
+         one core busy offering; {routed:.0} routed in {batches:.0} batches, mean routing \
+         latency {:.1} ms",
+        per(pass_s, passes) * 1e3,
+        per(offers, passes),
+        pass_s * 100.0 / span.as_secs_f64(),
+        per(routing_s, routed) * 1e3,
+    );
 }
 
 /// The `p` quantile (nearest rank) of `values`, sorting them.
