@@ -123,7 +123,7 @@ impl Application {
             .then(|| processor::Worker::start(queue.clone(), store.backend()));
         // The agents' notifications over CometD, outside the API's route table.
         let cometd = Cometd::new(
-            StoreFeed::new(store.clone()),
+            StoreFeed::start(store.clone()),
             hub,
             cometd::Settings {
                 timeout: config.cometd_timeout,

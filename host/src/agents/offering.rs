@@ -76,8 +76,9 @@ impl Offering {
                     Ok(agents) if !agents.is_empty() => {
                         tracing::info!(
                             ?agents,
-                            "agents without a CometD connection made not ready"
+                            "agents without a CometD connection or a live session made not ready"
                         );
+                        self.notified(&agents);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "presence sweep failed"),

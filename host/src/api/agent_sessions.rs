@@ -153,10 +153,14 @@ pub(super) async fn logout(
     State(state): State<AppState>,
     Extension(session): Extension<AgentSession>,
 ) -> Result<StatusCode, ApiError> {
-    state
+    if let Some(agent) = state
         .store
         .end_agent_session(&session.token_digest, now_ms())
-        .await?;
+        .await?
+    {
+        // Offers not answered were revoked: the agent's other clients hear it now.
+        state.offering.notified(&[agent]);
+    }
     tracing::info!("agent logged out");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,7 +14,7 @@ use super::extract::{ApiJson, ApiPath};
 use super::openapi::{InvalidField, MalformedBody, NotFound, TooLarge, UnsupportedMediaType};
 use super::routes::{ApiRouter, get};
 use crate::domain::agents::status::{AGENT_CHANNELS, StatusInput, agent_channel};
-use crate::domain::agents::{Agent, ChannelStatus, Channels};
+use crate::domain::agents::{Agent, ChannelState, ChannelStatus, Channels};
 use crate::domain::channel::Channel;
 use crate::store::now_ms;
 
@@ -135,5 +135,11 @@ pub(super) async fn set_channel(
         state = status.state.as_str(),
         "agent status"
     );
+    if status.state == ChannelState::Ready {
+        state.offering.wake();
+    } else {
+        // Offers not answered were revoked: the agent's clients hear it now.
+        state.offering.notified(&[session.agent_id]);
+    }
     Ok(Json(NamedStatus { channel, status }))
 }

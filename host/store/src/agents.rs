@@ -4,6 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::offering::{requeue_all_of, revoke_offers_of};
 use super::{Backend, Store, StoreError, now_ms};
 use switchyard_domain::agents::password::PasswordHash;
 use switchyard_domain::agents::sessions::FAILURE_WINDOW_MS;
@@ -176,7 +177,8 @@ async fn stored_channels(
     Ok(channels)
 }
 
-/// Makes `agent` not ready on every channel (a repeat keeps `since`).
+/// Makes `agent` not ready on every channel (a repeat keeps `since`), revoking the
+/// offers they have not answered.
 pub(super) async fn all_not_ready(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -184,6 +186,7 @@ pub(super) async fn all_not_ready(
     reason: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
+    revoke_offers_of(conn, backend, agent, None, now).await?;
     let channels = stored_channels(conn, backend, agent).await?;
     for channel in AGENT_CHANNELS {
         let Some(current) = channels.get(channel) else {
@@ -369,7 +372,7 @@ impl Store {
     /// Returns how many went back.
     pub async fn delete_agent(&self, id: i64) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let requeued = super::offering::requeue_all_of(&mut tx, id, now_ms()).await?;
+        let requeued = requeue_all_of(&mut tx, id, now_ms()).await?;
         let result = sqlx::query("DELETE FROM agents WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -533,6 +536,9 @@ impl Store {
         if &next != current {
             write_status(&mut tx, agent, channel, &next).await?;
         }
+        if next.state == ChannelState::NotReady {
+            revoke_offers_of(&mut tx, self.backend, agent, Some(channel), now).await?;
+        }
         tx.commit().await?;
         Ok(next)
     }
@@ -564,7 +570,8 @@ impl Store {
     /// Makes not ready every agent ready on some channel since before `cutoff` whose
     /// last CometD connection is older than `cutoff` (or who never connected): nothing
     /// is offered to a closed browser. Agents who take SMS as email are left alone:
-    /// their mailbox is where they are. Returns the agents changed.
+    /// their mailbox is where they are. Agents whose every session ran out are made not
+    /// ready too. Their unanswered offers are revoked. Returns the agents changed.
     pub async fn not_ready_when_absent(
         &self,
         cutoff: i64,
@@ -579,17 +586,28 @@ impl Store {
         .bind(cutoff)
         .fetch_all(&mut *tx)
         .await?;
-        for agent in &absent {
-            all_not_ready(
-                &mut tx,
-                self.backend,
-                *agent,
-                Some("no live CometD connection"),
-                now,
-            )
-            .await?;
+        // Whose every session ran out is logged out, as if they had logged out.
+        let expired: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT c.agent_id FROM agent_channels c WHERE c.state = 'ready' \
+               AND NOT EXISTS (SELECT 1 FROM agent_sessions s \
+                 WHERE s.agent_id = c.agent_id AND s.expires_at > $1)",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut changed = Vec::new();
+        for (agents, reason) in [
+            (&expired, "session expired"),
+            (&absent, "no live CometD connection"),
+        ] {
+            for agent in agents {
+                if !changed.contains(agent) {
+                    all_not_ready(&mut tx, self.backend, *agent, Some(reason), now).await?;
+                    changed.push(*agent);
+                }
+            }
         }
         tx.commit().await?;
-        Ok(absent)
+        Ok(changed)
     }
 }

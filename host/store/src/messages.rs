@@ -61,7 +61,7 @@ impl Style {
     }
 
     /// The parameter at 1-based position `n`.
-    fn param(self, n: usize) -> String {
+    pub(super) fn param(self, n: usize) -> String {
         match self {
             Self::Numbered => format!("${n}"),
             Self::Positional => "?".to_owned(),

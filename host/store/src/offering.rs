@@ -19,7 +19,9 @@ use switchyard_domain::channel::Channel;
 use switchyard_domain::conversations::ConversationStatus;
 use switchyard_domain::interactions::forwarding::{forwarded_body, forwarded_subject};
 use switchyard_domain::interactions::notifications::{Notified, state_message};
-use switchyard_domain::interactions::offering::{Candidate, Waiting, offer_expired, plan_offers};
+use switchyard_domain::interactions::offering::{
+    Candidate, Waiting, offer_runs_out_at, plan_offers,
+};
 use switchyard_domain::interactions::operations::{
     Draft, Operation, check, edited_text, merged_user_data, new_draft,
 };
@@ -246,18 +248,34 @@ async fn requeue(
     Ok(())
 }
 
-/// Agents able to take work now, per channel: ready, with a live session, and how much
-/// of their capacity on that channel is used; with the groups each is in.
+/// How many interactions each agent holds against their capacity, per channel.
+async fn held_counts(conn: &mut AnyConnection) -> Result<HashMap<(i64, Channel), i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT i.agent_id, m.channel, COUNT(*) AS used \
+         FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+         WHERE i.state IN ('invited', 'accepted', 'reply_created') \
+         GROUP BY i.agent_id, m.channel",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let channel: String = row.try_get("channel")?;
+            let channel = Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?;
+            Ok(((row.try_get("agent_id")?, channel), row.try_get("used")?))
+        })
+        .collect()
+}
+
+/// Agents able to take work now, per channel: ready, with a live session and free
+/// capacity there; with the groups each is in.
 async fn candidates(
     conn: &mut AnyConnection,
     now: i64,
 ) -> Result<Vec<(Channel, Candidate, Vec<i64>)>, StoreError> {
     let rows = sqlx::query(
         "SELECT a.id, c.channel, c.since, c.last_offer_at, \
-           CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END AS capacity, \
-           (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
-            WHERE i.agent_id = a.id AND m.channel = c.channel \
-              AND i.state IN ('invited', 'accepted', 'reply_created')) AS used \
+           CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END AS capacity \
          FROM agents a JOIN agent_channels c ON c.agent_id = a.id \
          WHERE c.state = 'ready' AND EXISTS (SELECT 1 FROM agent_sessions s \
            WHERE s.agent_id = a.id AND s.expires_at > $1)",
@@ -266,6 +284,32 @@ async fn candidates(
     .fetch_all(&mut *conn)
     .await?;
     if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let used = held_counts(conn).await?;
+    let mut free = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let agent: i64 = row.try_get("id")?;
+        let channel: String = row.try_get("channel")?;
+        let channel =
+            agent_channel(&channel).ok_or_else(|| corrupt("agent_channels.channel", &channel))?;
+        let since: i64 = row.try_get("since")?;
+        let last_offer: Option<i64> = row.try_get("last_offer_at")?;
+        let capacity: i64 = row.try_get("capacity")?;
+        let room = capacity - used.get(&(agent, channel)).copied().unwrap_or(0);
+        if room > 0 {
+            free.push((
+                channel,
+                Candidate {
+                    agent_id: agent,
+                    idle_since: since.max(last_offer.unwrap_or(i64::MIN)),
+                    free: room,
+                    passed_on_it: false,
+                },
+            ));
+        }
+    }
+    if free.is_empty() {
         return Ok(Vec::new());
     }
     let groups = sqlx::query(
@@ -283,37 +327,25 @@ async fn candidates(
             entry.push(group);
         }
     }
-    rows.iter()
-        .map(|row| {
-            let agent: i64 = row.try_get("id")?;
-            let channel: String = row.try_get("channel")?;
-            let channel = agent_channel(&channel)
-                .ok_or_else(|| corrupt("agent_channels.channel", &channel))?;
-            let since: i64 = row.try_get("since")?;
-            let last_offer: Option<i64> = row.try_get("last_offer_at")?;
-            let capacity: i64 = row.try_get("capacity")?;
-            let used: i64 = row.try_get("used")?;
-            Ok((
-                channel,
-                Candidate {
-                    agent_id: agent,
-                    idle_since: since.max(last_offer.unwrap_or(i64::MIN)),
-                    free: capacity - used,
-                    passed_on_it: false,
-                },
-                member_of.get(&agent).cloned().unwrap_or_default(),
-            ))
+    Ok(free
+        .into_iter()
+        .map(|(channel, candidate)| {
+            let groups = member_of
+                .get(&candidate.agent_id)
+                .cloned()
+                .unwrap_or_default();
+            (channel, candidate, groups)
         })
-        .collect()
+        .collect())
 }
 
+/// An interaction waiting for an offer, with what placing it needs.
 struct Queued {
     waiting: Waiting,
     group: i64,
     channel: Channel,
-    subject: Option<String>,
-    sender: String,
-    text: String,
+    /// The group's offer timeout (`None`: the default).
+    offer_timeout_ms: Option<i64>,
 }
 
 fn queued_from_row(row: &AnyRow) -> Result<Queued, StoreError> {
@@ -326,10 +358,126 @@ fn queued_from_row(row: &AnyRow) -> Result<Queued, StoreError> {
         },
         group: row.try_get("acd_group")?,
         channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
-        subject: row.try_get("subject")?,
-        sender: row.try_get("sender")?,
-        text: row.try_get("body")?,
+        offer_timeout_ms: row.try_get("offer_timeout_ms")?,
     })
+}
+
+/// The interactions waiting in `groups`, in offering order, at most [`PASS_LIMIT`].
+async fn waiting_in(
+    conn: &mut AnyConnection,
+    style: Style,
+    groups: &[i64],
+) -> Result<Vec<Queued>, StoreError> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT i.id, i.acd_group, i.priority, i.created_at, m.channel, g.offer_timeout_ms \
+         FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+         JOIN acd_groups g ON g.id = i.acd_group \
+         WHERE i.state = 'queued' AND i.acd_group IN ({}) \
+         ORDER BY i.priority DESC, i.created_at, i.id LIMIT {PASS_LIMIT}",
+        list(style, 1, groups.len())
+    )));
+    for g in groups {
+        q = q.bind(*g);
+    }
+    q.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(queued_from_row)
+        .collect()
+}
+
+/// Who passed on which of `interactions`: `(agent, interaction)`.
+async fn passes_on(
+    conn: &mut AnyConnection,
+    style: Style,
+    interactions: &[i64],
+) -> Result<HashSet<(i64, i64)>, StoreError> {
+    let mut passes = HashSet::new();
+    for chunk in interactions.chunks(500) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT agent_id, interaction_id FROM interaction_passes \
+             WHERE interaction_id IN ({})",
+            list(style, 1, chunk.len())
+        )));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            passes.insert((row.try_get("agent_id")?, row.try_get("interaction_id")?));
+        }
+    }
+    Ok(passes)
+}
+
+/// Offers interaction `id` to `agent` until `runs_out_at`; `from_queue`: only if it is
+/// still waiting. Returns whether it was offered.
+async fn offer_to(
+    conn: &mut AnyConnection,
+    id: i64,
+    agent: i64,
+    channel: Channel,
+    runs_out_at: i64,
+    from_queue: bool,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let only_queued = if from_queue {
+        " AND state = 'queued'"
+    } else {
+        ""
+    };
+    let changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE interactions SET state = 'invited', agent_id = $1, offered_at = $2, \
+         offer_expires_at = $3, draft = NULL, updated_at = $2 WHERE id = $4{only_queued}"
+    )))
+    .bind(agent)
+    .bind(now)
+    .bind(runs_out_at)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if changed.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE agent_channels SET last_offer_at = $1 WHERE agent_id = $2 AND channel = $3",
+    )
+    .bind(now)
+    .bind(agent)
+    .bind(channel.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Revokes the offers `agent` has not answered on `channel` (every channel: `None`),
+/// putting them back in their queues with a Revoked notification each: called in the
+/// transaction that makes the agent not ready, so nothing stays offered to someone who
+/// left. Returns the agents notified (the agent, or nobody).
+pub(crate) async fn revoke_offers_of(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    agent: i64,
+    channel: Option<Channel>,
+    now: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT i.id, m.channel FROM interactions i \
+         JOIN inbound_messages m ON m.id = i.message_id \
+         WHERE i.agent_id = $1 AND i.state = 'invited'",
+    )
+    .bind(agent)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut offers = Vec::new();
+    for row in &rows {
+        let on: String = row.try_get("channel")?;
+        if channel.is_none_or(|c| c.as_str() == on) {
+            offers.push((row.try_get("id")?, agent));
+        }
+    }
+    let mut pending = Vec::new();
+    requeue(conn, &offers, false, now, &mut pending).await?;
+    notify(conn, backend, &pending, now).await
 }
 
 /// The interaction `id` if `agent` holds it; inside a write transaction (`lock_in`)
@@ -370,44 +518,53 @@ async fn sms_by_email(conn: &mut AnyConnection) -> Result<HashMap<i64, String>, 
         .collect()
 }
 
-/// Hands an SMS to an agent who takes SMS as email: an email to their address through
-/// the communication queue (by the queue's rules), and the interaction completed as
-/// delivered, so it holds none of their capacity; they answer from their mailbox.
-/// `None` (nothing written) when the queue's rules refuse the email, e.g. email is
-/// not enabled.
+/// Hands SMS interaction `id` to an agent who takes SMS as email: an email to their
+/// address through the communication queue (by the queue's rules), and the interaction
+/// completed as delivered, so it holds none of their capacity; they answer from their
+/// mailbox. `None` (nothing written) when the queue's rules refuse the email, e.g.
+/// email is not enabled.
 async fn forward_by_email(
     conn: &mut AnyConnection,
-    sms_of: &Queued,
+    id: i64,
     agent: i64,
     address: &str,
     email: &EmailSettings,
     sms: &SmsSettings,
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT i.message_id, i.subject, m.sender, m.body FROM interactions i \
+         JOIN inbound_messages m ON m.id = i.message_id WHERE i.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let subject: Option<String> = row.try_get("subject")?;
+    let sender: String = row.try_get("sender")?;
+    let text: String = row.try_get("body")?;
     let input = CommunicationInput {
         media: Channel::Email,
         direction: Direction::Outgoing,
         sender: None,
         recipient: address.to_owned(),
-        subject: Some(forwarded_subject(sms_of.subject.as_deref(), &sms_of.sender)),
-        body: forwarded_body(&sms_of.sender, &sms_of.text, sms_of.waiting.interaction_id),
+        subject: Some(forwarded_subject(subject.as_deref(), &sender)),
+        body: forwarded_body(&sender, &text, id),
         external_system: None,
     };
     let Ok(mut entry) = accept(input, email, sms, "offering: SMS as email") else {
         return Ok(None);
     };
-    entry.inbound_message_id =
-        sqlx::query_scalar("SELECT message_id FROM interactions WHERE id = $1")
-            .bind(sms_of.waiting.interaction_id)
-            .fetch_optional(&mut *conn)
-            .await?;
+    entry.inbound_message_id = Some(row.try_get("message_id")?);
     let changed = sqlx::query(
         "UPDATE interactions SET state = 'completed', agent_id = $1, updated_at = $2 \
          WHERE id = $3 AND state = 'queued'",
     )
     .bind(agent)
     .bind(now)
-    .bind(sms_of.waiting.interaction_id)
+    .bind(id)
     .execute(&mut *conn)
     .await?;
     if changed.rows_affected() == 0 {
@@ -424,25 +581,41 @@ async fn forward_by_email(
     Ok(Some(created.number))
 }
 
-/// Whether `agent` can take one more interaction on `channel` now.
+/// Whether `agent` can take one more interaction on `channel` now: ready there with a
+/// live session, and holding less than their capacity.
 async fn has_room(
     conn: &mut AnyConnection,
     agent: i64,
     channel: Channel,
     now: i64,
 ) -> Result<bool, StoreError> {
-    Ok(candidates(conn, now)
-        .await?
-        .iter()
-        .any(|(c, candidate, _)| {
-            *c == channel && candidate.agent_id == agent && candidate.free > 0
-        }))
+    let row = sqlx::query(
+        "SELECT CASE $2 WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END AS capacity, \
+           (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+            WHERE i.agent_id = a.id AND m.channel = $2 \
+              AND i.state IN ('invited', 'accepted', 'reply_created')) AS used \
+         FROM agents a JOIN agent_channels c ON c.agent_id = a.id AND c.channel = $2 \
+         WHERE a.id = $1 AND c.state = 'ready' AND EXISTS (SELECT 1 FROM agent_sessions s \
+           WHERE s.agent_id = a.id AND s.expires_at > $3)",
+    )
+    .bind(agent)
+    .bind(channel.as_str())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(false);
+    };
+    let capacity: i64 = row.try_get("capacity")?;
+    let used: i64 = row.try_get("used")?;
+    Ok(used < capacity)
 }
 
 impl Store {
-    /// One pass of offering: revokes offers that ran out (the agent passed on them) or
-    /// whose agent is no longer ready, then offers waiting interactions to agents with
-    /// room ([`plan_offers`] per channel), storing every Invited and Revoked.
+    /// One pass of offering: revokes offers that ran out (the agent passed on them),
+    /// then offers waiting interactions to agents with room ([`plan_offers`] per
+    /// channel), storing every Invited and Revoked. Offers whose agent left are revoked
+    /// by the change that made them leave ([`revoke_offers_of`]).
     pub async fn offer_waiting(&self, now: i64) -> Result<OfferPass, StoreError> {
         let style = Style::of(self.backend);
         let mut tx = self.begin_write().await?;
@@ -450,83 +623,47 @@ impl Store {
         let mut pass = OfferPass::default();
         let mut pending = Vec::new();
 
-        let invited = sqlx::query(
-            "SELECT i.id, i.agent_id, i.offered_at, g.offer_timeout_ms, \
-               EXISTS (SELECT 1 FROM agent_channels c WHERE c.agent_id = i.agent_id \
-                 AND c.channel = m.channel AND c.state = 'ready') \
-               AND EXISTS (SELECT 1 FROM agent_sessions s WHERE s.agent_id = i.agent_id \
-                 AND s.expires_at > $1) AS present \
-             FROM interactions i JOIN acd_groups g ON g.id = i.acd_group \
-             JOIN inbound_messages m ON m.id = i.message_id WHERE i.state = 'invited'",
+        let expired: Vec<(i64, i64)> = sqlx::query(
+            "SELECT id, agent_id FROM interactions \
+             WHERE state = 'invited' AND offer_expires_at <= $1",
         )
         .bind(now)
         .fetch_all(&mut *tx)
-        .await?;
-        let (mut expired, mut left) = (Vec::new(), Vec::new());
-        for row in &invited {
-            let id: i64 = row.try_get("id")?;
-            let agent: Option<i64> = row.try_get("agent_id")?;
-            let offered_at: Option<i64> = row.try_get("offered_at")?;
-            let timeout: Option<i64> = row.try_get("offer_timeout_ms")?;
-            let present: bool = match row.try_get::<bool, _>("present") {
-                Ok(b) => b,
-                Err(_) => row.try_get::<i64, _>("present")? != 0,
-            };
-            let Some(agent) = agent else { continue };
-            if offer_expired(offered_at.unwrap_or(0), timeout, now) {
-                expired.push((id, agent));
-            } else if !present {
-                left.push((id, agent));
-            }
-        }
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("id")?, row.try_get("agent_id")?)))
+        .collect::<Result<_, StoreError>>()?;
         requeue(&mut tx, &expired, true, now, &mut pending).await?;
-        requeue(&mut tx, &left, false, now, &mut pending).await?;
-        pass.revoked.extend(expired.iter().chain(&left));
+        pass.revoked = expired;
 
-        let candidates = candidates(&mut tx, now).await?;
-        let by_email = sms_by_email(&mut tx).await?;
-        let mail = if by_email.is_empty() {
-            None
-        } else {
-            Some((self.email_settings().await?, self.sms_settings().await?))
+        // Most passes find nothing waiting: they end before reading any agent.
+        let waiting: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM interactions WHERE state = 'queued' LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let candidates = match waiting {
+            Some(_) => candidates(&mut tx, now).await?,
+            None => Vec::new(),
         };
-        let open_groups: HashSet<i64> = candidates
+        let mut open_groups: Vec<i64> = candidates
             .iter()
-            .filter(|(_, c, _)| c.free > 0)
             .flat_map(|(_, _, groups)| groups.iter().copied())
             .collect();
-        if !open_groups.is_empty() {
-            let groups: Vec<i64> = open_groups.into_iter().collect();
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT i.id, i.acd_group, i.priority, i.created_at, i.subject, m.channel, \
-                   m.sender, m.body \
-                 FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
-                 WHERE i.state = 'queued' AND i.acd_group IN ({}) \
-                 ORDER BY i.priority DESC, i.created_at, i.id LIMIT {PASS_LIMIT}",
-                list(style, 1, groups.len())
-            )));
-            for g in &groups {
-                q = q.bind(*g);
-            }
-            let queued: Vec<Queued> = q
-                .fetch_all(&mut *tx)
-                .await?
+        open_groups.sort_unstable();
+        open_groups.dedup();
+        let queued = if open_groups.is_empty() {
+            Vec::new()
+        } else {
+            waiting_in(&mut tx, style, &open_groups).await?
+        };
+        if !queued.is_empty() {
+            let ids: Vec<i64> = queued.iter().map(|q| q.waiting.interaction_id).collect();
+            let passes = passes_on(&mut tx, style, &ids).await?;
+            let by_id: HashMap<i64, &Queued> = queued
                 .iter()
-                .map(queued_from_row)
-                .collect::<Result<_, _>>()?;
-            let passes: HashSet<(i64, i64)> = sqlx::query(
-                "SELECT p.agent_id, p.interaction_id FROM interaction_passes p \
-                 JOIN interactions i ON i.id = p.interaction_id WHERE i.state = 'queued'",
-            )
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|row| Ok((row.try_get("agent_id")?, row.try_get("interaction_id")?)))
-            .collect::<Result<_, StoreError>>()?;
-            let group_of: HashMap<i64, i64> = queued
-                .iter()
-                .map(|q| (q.waiting.interaction_id, q.group))
+                .map(|q| (q.waiting.interaction_id, q))
                 .collect();
+            let mut mail = None;
             for channel in [Channel::Sms, Channel::Email] {
                 let waiting: Vec<Waiting> = queued
                     .iter()
@@ -549,20 +686,34 @@ impl Store {
                     |agent, interaction| {
                         members
                             .get(&agent)
-                            .is_some_and(|g| g.contains(&group_of[&interaction]))
+                            .is_some_and(|g| g.contains(&by_id[&interaction].group))
                     },
                     |agent, interaction| passes.contains(&(agent, interaction)),
                 );
+                if channel == Channel::Sms && !offers.is_empty() && mail.is_none() {
+                    let by_email = sms_by_email(&mut tx).await?;
+                    let settings = if by_email.is_empty() {
+                        None
+                    } else {
+                        Some((self.email_settings().await?, self.sms_settings().await?))
+                    };
+                    mail = Some((by_email, settings));
+                }
                 for (interaction, agent) in offers {
-                    if channel == Channel::Sms
-                        && let (Some(address), Some((email, sms))) = (by_email.get(&agent), &mail)
+                    if let Some((by_email, Some((email, sms)))) = &mail
+                        && channel == Channel::Sms
+                        && let Some(address) = by_email.get(&agent)
                     {
-                        let sms_of = queued
-                            .iter()
-                            .find(|q| q.waiting.interaction_id == interaction)
-                            .expect("offers are of queued interactions");
-                        match forward_by_email(&mut tx, sms_of, agent, address, email, sms, now)
-                            .await?
+                        match forward_by_email(
+                            &mut tx,
+                            interaction,
+                            agent,
+                            address,
+                            email,
+                            sms,
+                            now,
+                        )
+                        .await?
                         {
                             Some(entry) => {
                                 pass.emailed.push((interaction, agent, entry));
@@ -575,33 +726,18 @@ impl Store {
                             ),
                         }
                     }
-                    let changed = sqlx::query(
-                        "UPDATE interactions SET state = 'invited', agent_id = $1, \
-                         offered_at = $2, updated_at = $2 WHERE id = $3 AND state = 'queued'",
-                    )
-                    .bind(agent)
-                    .bind(now)
-                    .bind(interaction)
-                    .execute(&mut *tx)
-                    .await?;
-                    if changed.rows_affected() == 0 {
-                        continue;
+                    let timeout = by_id[&interaction].offer_timeout_ms;
+                    let runs_out_at = offer_runs_out_at(now, timeout);
+                    if offer_to(&mut tx, interaction, agent, channel, runs_out_at, true, now)
+                        .await?
+                    {
+                        pending.push(Pending {
+                            agent,
+                            interaction,
+                            notified: Notified::State(InteractionState::Invited),
+                        });
+                        pass.offered.push((interaction, agent));
                     }
-                    sqlx::query(
-                        "UPDATE agent_channels SET last_offer_at = $1 \
-                         WHERE agent_id = $2 AND channel = $3",
-                    )
-                    .bind(now)
-                    .bind(agent)
-                    .bind(channel.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    pending.push(Pending {
-                        agent,
-                        interaction,
-                        notified: Notified::State(InteractionState::Invited),
-                    });
-                    pass.offered.push((interaction, agent));
                 }
             }
         }
@@ -753,14 +889,22 @@ impl Store {
                         current.channel
                     )));
                 }
-                sqlx::query(
-                    "UPDATE interactions SET state = 'invited', agent_id = $1, offered_at = $2, \
-                     draft = NULL, updated_at = $2 WHERE id = $3",
+                let timeout: Option<i64> =
+                    sqlx::query_scalar("SELECT offer_timeout_ms FROM acd_groups WHERE id = $1")
+                        .bind(current.acd_group)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .flatten();
+                let runs_out_at = offer_runs_out_at(now, timeout);
+                offer_to(
+                    &mut tx,
+                    id,
+                    *target,
+                    current.channel,
+                    runs_out_at,
+                    false,
+                    now,
                 )
-                .bind(*target)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
                 .await?;
                 pending.push(Pending {
                     agent,
@@ -912,13 +1056,41 @@ impl Store {
         Ok(())
     }
 
-    /// Records that `agent` has a live CometD connection at `now`.
-    pub async fn agent_seen(&self, agent: i64, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
-            .bind(now)
+    /// Moves each agent's acknowledged position forward (never back), in one
+    /// transaction: `(agent, through)`.
+    pub async fn acknowledge_many(&self, positions: &[(i64, i64)]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for &(agent, through) in positions {
+            sqlx::query(
+                "UPDATE agents SET notified_through = $1 \
+                 WHERE id = $2 AND notified_through < $1",
+            )
+            .bind(through)
             .bind(agent)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that `agents` had a live CometD connection at `now`.
+    pub async fn agents_seen(&self, agents: &[i64], now: i64) -> Result<(), StoreError> {
+        let style = Style::of(self.backend);
+        let mut tx = self.begin_write().await?;
+        for chunk in agents.chunks(500) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE agents SET last_seen = {} WHERE id IN ({})",
+                style.param(1),
+                list(style, 2, chunk.len())
+            )))
+            .bind(now);
+            for agent in chunk {
+                q = q.bind(*agent);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -53,10 +53,11 @@ pub fn offer_order(waiting: &mut [Waiting]) {
     waiting.sort_by_key(|w| (Reverse(w.priority), w.queued_at, w.interaction_id));
 }
 
-/// Whether an offer made at `offered_at` has run out at `now`, with the group's
-/// timeout (`None`: [`DEFAULT_OFFER_TIMEOUT_MS`]).
-pub fn offer_expired(offered_at: i64, timeout_ms: Option<i64>, now: i64) -> bool {
-    now.saturating_sub(offered_at) >= timeout_ms.unwrap_or(DEFAULT_OFFER_TIMEOUT_MS)
+/// When an offer made at `offered_at` runs out, with the group's timeout (`None`:
+/// [`DEFAULT_OFFER_TIMEOUT_MS`]). Fixed when the offer is made, so a group's new
+/// timeout applies to the offers made after the change.
+pub fn offer_runs_out_at(offered_at: i64, timeout_ms: Option<i64>) -> i64 {
+    offered_at.saturating_add(timeout_ms.unwrap_or(DEFAULT_OFFER_TIMEOUT_MS))
 }
 
 /// Pairs waiting interactions (in [`offer_order`]) with agents, one offer per
@@ -153,10 +154,9 @@ mod tests {
 
     #[test]
     fn offers_run_out_after_the_groups_timeout() {
-        assert!(!offer_expired(1_000, None, 30_999));
-        assert!(offer_expired(1_000, None, 31_000));
-        assert!(offer_expired(1_000, Some(5_000), 6_000));
-        assert!(!offer_expired(1_000, Some(5_000), 5_999));
+        assert_eq!(offer_runs_out_at(1_000, None), 31_000);
+        assert_eq!(offer_runs_out_at(1_000, Some(5_000)), 6_000);
+        assert_eq!(offer_runs_out_at(i64::MAX - 1, Some(5_000)), i64::MAX);
     }
 
     #[test]

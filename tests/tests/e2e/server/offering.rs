@@ -449,9 +449,36 @@ async fn a_rejected_offer_goes_to_another_agent_and_an_unanswered_one_is_revoked
         ["Invited", "Revoked"]
     );
 
-    // An agent going not ready loses their offer to someone who is ready.
+    // An agent going not ready loses their offer, in the same change (their list is
+    // empty as soon as the status is answered), to someone who is ready.
     set_ready(&app, &ann, "not_ready").await;
+    assert_eq!(mine(&app, &ann).await, Vec::<Value>::new());
+    assert_eq!(
+        states(&notifications(&app, ann.id).await, id)
+            .last()
+            .unwrap(),
+        "Revoked"
+    );
     until_state(&app, id, "invited", Some(bob.id)).await;
+
+    // Logging out does the same: Bob's offer is revoked before the logout is answered.
+    let response = as_agent(
+        &app,
+        &bob,
+        Method::DELETE,
+        "/api/v1/agent-sessions/current",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        states(&notifications(&app, bob.id).await, id)
+            .last()
+            .unwrap(),
+        "Revoked"
+    );
+    let after = interaction_of(&app, message).await;
+    assert_eq!(after["state"], "queued", "{after}");
 }
 
 #[tokio::test]
