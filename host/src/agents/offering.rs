@@ -106,6 +106,10 @@ impl Offering {
                 if !pass.emailed.is_empty() {
                     (self.queue)();
                 }
+                // What ran out is waiting again: offered by the next pass, at once.
+                if !pass.revoked.is_empty() {
+                    self.wake();
+                }
                 self.notified(&pass.notified);
             }
             // The next tick tries again; nothing was half-done (one transaction).

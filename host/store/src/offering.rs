@@ -611,18 +611,121 @@ async fn has_room(
     Ok(used < capacity)
 }
 
+/// An offer a pass means to make, checked again when it is made.
+struct Planned {
+    interaction: i64,
+    agent: i64,
+    channel: Channel,
+    /// The group's offer timeout (`None`: the default).
+    offer_timeout_ms: Option<i64>,
+}
+
+/// The offers to make now ([`plan_offers`] per channel), from what `conn` reads: ready
+/// agents with room, the interactions waiting in their groups and who passed on which.
+async fn plan(
+    conn: &mut AnyConnection,
+    style: Style,
+    now: i64,
+) -> Result<Vec<Planned>, StoreError> {
+    // Most passes find nothing waiting: they end before reading any agent.
+    let waiting: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM interactions WHERE state = 'queued' LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    if waiting.is_none() {
+        return Ok(Vec::new());
+    }
+    let candidates = candidates(conn, now).await?;
+    let mut open_groups: Vec<i64> = candidates
+        .iter()
+        .flat_map(|(_, _, groups)| groups.iter().copied())
+        .collect();
+    open_groups.sort_unstable();
+    open_groups.dedup();
+    if open_groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let queued = waiting_in(conn, style, &open_groups).await?;
+    if queued.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = queued.iter().map(|q| q.waiting.interaction_id).collect();
+    let passes = passes_on(conn, style, &ids).await?;
+    let by_id: HashMap<i64, &Queued> = queued
+        .iter()
+        .map(|q| (q.waiting.interaction_id, q))
+        .collect();
+    let mut planned = Vec::new();
+    for channel in [Channel::Sms, Channel::Email] {
+        let waiting: Vec<Waiting> = queued
+            .iter()
+            .filter(|q| q.channel == channel)
+            .map(|q| q.waiting)
+            .collect();
+        let on_channel: Vec<&(Channel, Candidate, Vec<i64>)> = candidates
+            .iter()
+            .filter(|(c, _, _)| *c == channel)
+            .collect();
+        if waiting.is_empty() || on_channel.is_empty() {
+            continue;
+        }
+        let members: HashMap<i64, &Vec<i64>> =
+            on_channel.iter().map(|(_, c, g)| (c.agent_id, g)).collect();
+        let agents: Vec<Candidate> = on_channel.iter().map(|(_, c, _)| *c).collect();
+        let offers = plan_offers(
+            &waiting,
+            &agents,
+            |agent, interaction| {
+                members
+                    .get(&agent)
+                    .is_some_and(|g| g.contains(&by_id[&interaction].group))
+            },
+            |agent, interaction| passes.contains(&(agent, interaction)),
+        );
+        planned.extend(offers.into_iter().map(|(interaction, agent)| Planned {
+            interaction,
+            agent,
+            channel,
+            offer_timeout_ms: by_id[&interaction].offer_timeout_ms,
+        }));
+    }
+    Ok(planned)
+}
+
 impl Store {
     /// One pass of offering: revokes offers that ran out (the agent passed on them),
-    /// then offers waiting interactions to agents with room ([`plan_offers`] per
-    /// channel), storing every Invited and Revoked. Offers whose agent left are revoked
-    /// by the change that made them leave ([`revoke_offers_of`]).
+    /// then offers waiting interactions to agents with room, storing every Invited and
+    /// Revoked. Offers whose agent left are revoked by the change that made them leave
+    /// ([`revoke_offers_of`]).
+    ///
+    /// The pass plans on a read connection, outside the lock: reading every ready agent
+    /// and what waits takes the longest, and on SQLite the lock is the one writer every
+    /// post and routing batch waits for. Under the lock each planned offer is made only
+    /// if the interaction still waits and the agent still has room (ready, a live
+    /// session, under capacity), so what changed in between can only drop an offer, to
+    /// the next pass.
     pub async fn offer_waiting(&self, now: i64) -> Result<OfferPass, StoreError> {
         let style = Style::of(self.backend);
+        let planned = {
+            let mut conn = self.pool.acquire().await?;
+            plan(&mut conn, style, now).await?
+        };
+        let mail = if planned.iter().any(|p| p.channel == Channel::Sms) {
+            let by_email = sms_by_email(&mut *self.pool.acquire().await?).await?;
+            let settings = if by_email.is_empty() {
+                None
+            } else {
+                Some((self.email_settings().await?, self.sms_settings().await?))
+            };
+            Some((by_email, settings))
+        } else {
+            None
+        };
+
         let mut tx = self.begin_write().await?;
         lock_offering(&mut tx, self.backend).await?;
         let mut pass = OfferPass::default();
         let mut pending = Vec::new();
-
         let expired: Vec<(i64, i64)> = sqlx::query(
             "SELECT id, agent_id FROM interactions \
              WHERE state = 'invited' AND offer_expires_at <= $1",
@@ -636,109 +739,42 @@ impl Store {
         requeue(&mut tx, &expired, true, now, &mut pending).await?;
         pass.revoked = expired;
 
-        // Most passes find nothing waiting: they end before reading any agent.
-        let waiting: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM interactions WHERE state = 'queued' LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let candidates = match waiting {
-            Some(_) => candidates(&mut tx, now).await?,
-            None => Vec::new(),
-        };
-        let mut open_groups: Vec<i64> = candidates
-            .iter()
-            .flat_map(|(_, _, groups)| groups.iter().copied())
-            .collect();
-        open_groups.sort_unstable();
-        open_groups.dedup();
-        let queued = if open_groups.is_empty() {
-            Vec::new()
-        } else {
-            waiting_in(&mut tx, style, &open_groups).await?
-        };
-        if !queued.is_empty() {
-            let ids: Vec<i64> = queued.iter().map(|q| q.waiting.interaction_id).collect();
-            let passes = passes_on(&mut tx, style, &ids).await?;
-            let by_id: HashMap<i64, &Queued> = queued
-                .iter()
-                .map(|q| (q.waiting.interaction_id, q))
-                .collect();
-            let mut mail = None;
-            for channel in [Channel::Sms, Channel::Email] {
-                let waiting: Vec<Waiting> = queued
-                    .iter()
-                    .filter(|q| q.channel == channel)
-                    .map(|q| q.waiting)
-                    .collect();
-                let on_channel: Vec<&(Channel, Candidate, Vec<i64>)> = candidates
-                    .iter()
-                    .filter(|(c, _, _)| *c == channel)
-                    .collect();
-                if waiting.is_empty() || on_channel.is_empty() {
-                    continue;
-                }
-                let members: HashMap<i64, &Vec<i64>> =
-                    on_channel.iter().map(|(_, c, g)| (c.agent_id, g)).collect();
-                let agents: Vec<Candidate> = on_channel.iter().map(|(_, c, _)| *c).collect();
-                let offers = plan_offers(
-                    &waiting,
-                    &agents,
-                    |agent, interaction| {
-                        members
-                            .get(&agent)
-                            .is_some_and(|g| g.contains(&by_id[&interaction].group))
-                    },
-                    |agent, interaction| passes.contains(&(agent, interaction)),
-                );
-                if channel == Channel::Sms && !offers.is_empty() && mail.is_none() {
-                    let by_email = sms_by_email(&mut tx).await?;
-                    let settings = if by_email.is_empty() {
-                        None
-                    } else {
-                        Some((self.email_settings().await?, self.sms_settings().await?))
-                    };
-                    mail = Some((by_email, settings));
-                }
-                for (interaction, agent) in offers {
-                    if let Some((by_email, Some((email, sms)))) = &mail
-                        && channel == Channel::Sms
-                        && let Some(address) = by_email.get(&agent)
-                    {
-                        match forward_by_email(
-                            &mut tx,
-                            interaction,
-                            agent,
-                            address,
-                            email,
-                            sms,
-                            now,
-                        )
-                        .await?
-                        {
-                            Some(entry) => {
-                                pass.emailed.push((interaction, agent, entry));
-                                continue;
-                            }
-                            None => tracing::warn!(
-                                agent,
-                                interaction,
-                                "the agent takes SMS as email but the email settings refuse it; offered in the desktop instead"
-                            ),
-                        }
+        for Planned {
+            interaction,
+            agent,
+            channel,
+            offer_timeout_ms,
+        } in planned
+        {
+            if !has_room(&mut tx, agent, channel, now).await? {
+                continue;
+            }
+            if let Some((by_email, Some((email, sms)))) = &mail
+                && channel == Channel::Sms
+                && let Some(address) = by_email.get(&agent)
+            {
+                match forward_by_email(&mut tx, interaction, agent, address, email, sms, now)
+                    .await?
+                {
+                    Some(entry) => {
+                        pass.emailed.push((interaction, agent, entry));
+                        continue;
                     }
-                    let timeout = by_id[&interaction].offer_timeout_ms;
-                    let runs_out_at = offer_runs_out_at(now, timeout);
-                    if offer_to(&mut tx, interaction, agent, channel, runs_out_at, true, now)
-                        .await?
-                    {
-                        pending.push(Pending {
-                            agent,
-                            interaction,
-                            notified: Notified::State(InteractionState::Invited),
-                        });
-                        pass.offered.push((interaction, agent));
-                    }
+                    None => tracing::warn!(
+                        agent,
+                        interaction,
+                        "the agent takes SMS as email but the email settings refuse it; offered in the desktop instead"
+                    ),
                 }
+            }
+            let runs_out_at = offer_runs_out_at(now, offer_timeout_ms);
+            if offer_to(&mut tx, interaction, agent, channel, runs_out_at, true, now).await? {
+                pending.push(Pending {
+                    agent,
+                    interaction,
+                    notified: Notified::State(InteractionState::Invited),
+                });
+                pass.offered.push((interaction, agent));
             }
         }
         pass.notified = notify(&mut tx, self.backend, &pending, now).await?;

@@ -730,3 +730,43 @@ async fn an_agent_who_takes_sms_as_email_gets_it_by_mail() {
     until_state(&app, second, "completed", Some(mailer.id)).await;
     sink.wait_for(2, WAIT).await;
 }
+
+#[tokio::test]
+async fn an_agent_whose_session_runs_out_is_made_not_ready_and_loses_their_offers() {
+    let app = spawn_app().await;
+    let (group, connector) = setup(&app, None).await;
+    let ann = ready_agent(&app, "ann", &[group], 1).await;
+    let message = post_sms(&app, &connector, "hello", "s-1").await;
+    let id = interaction_of(&app, message).await["id"].as_i64().unwrap();
+    until_state(&app, id, "invited", Some(ann.id)).await;
+
+    // The session runs out (as if its hours had passed) while the agent is ready.
+    let expired = app
+        .edit_database(&format!(
+            "UPDATE agent_sessions SET expires_at = 1 WHERE agent_id = {}",
+            ann.id
+        ))
+        .await;
+    assert_eq!(expired, 1);
+    let agent = eventually("the agent made not ready", WAIT, || async {
+        let agent = call(
+            &app,
+            Method::GET,
+            &format!("/api/v1/agents/{}", ann.id),
+            None,
+            200,
+        )
+        .await;
+        // Without a live session the agent shows as not ready at once; the sweep
+        // stores it, with its reason.
+        (agent["channels"]["sms"]["reason"] == "session expired").then_some(agent)
+    })
+    .await;
+    assert_eq!(agent["channels"]["sms"]["state"], "not_ready", "{agent}");
+    let after = until_state(&app, id, "queued", None).await;
+    assert_eq!(after["agent_id"], Value::Null, "{after}");
+    assert_eq!(
+        states(&notifications(&app, ann.id).await, id),
+        ["Invited", "Revoked"]
+    );
+}
