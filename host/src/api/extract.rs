@@ -148,10 +148,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 /// Whether serde_json refused a string for its encoding: bytes that are not UTF-8, or
-/// an escape of half a surrogate pair, which no UTF-8 text can hold either.
+/// an escape of half a surrogate pair, which no UTF-8 text can hold either (serde_json
+/// says "unexpected end of hex escape" when the other half is missing).
 fn is_not_unicode(e: &serde_json::Error) -> bool {
     let message = e.to_string();
-    message.starts_with("invalid unicode code point") || message.contains("surrogate")
+    ["invalid unicode code point", "unexpected end of hex escape"]
+        .iter()
+        .any(|start| message.starts_with(start))
+        || message.contains("surrogate")
 }
 
 /// 422 `invalid_field`: `field`'s value is not UTF-8 text. Refused rather than stored
@@ -387,7 +391,12 @@ mod tests {
         struct Sms {
             text: String,
         }
-        for body in [&b"{\"text\": \"caf\xff\"}"[..], br#"{"text": "\ud800"}"#] {
+        for body in [
+            &b"{\"text\": \"caf\xff\"}"[..],
+            br#"{"text": "\ud800"}"#,
+            br#"{"text": "\udc00"}"#,
+            br#"{"text": "\ud800\u0041"}"#,
+        ] {
             let e = parse_json::<Sms>(body).unwrap_err();
             assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY, "{e:?}");
             assert!(format!("{e:?}").contains("Some(\"text\")"), "{e:?}");
