@@ -37,6 +37,16 @@ pub const MAX_COMETD_TIMEOUT_MS: u64 = 300_000;
 /// to a closed one for long.
 pub const DEFAULT_AGENT_PRESENCE_SECS: u64 = 60;
 
+/// Seconds a client may take to send a request's headers by default. Real clients send
+/// them in one go; a client that dribbles them holds a connection for nothing
+/// (slowloris).
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+/// Seconds a request body may stall between two reads by default: long enough for a
+/// slow mobile link, short enough that stalled uploads do not pile up.
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+/// The longest either timeout may be configured: 10 minutes.
+pub const MAX_REQUEST_TIMEOUT_SECS: u64 = 600;
+
 /// The longest session an operator may configure: 30 days. A stolen token should not
 /// outlive the agent's next password change by months.
 pub const MAX_AGENT_SESSION_HOURS: u64 = 720;
@@ -60,6 +70,10 @@ pub struct RawSettings {
     /// Seconds a ready agent may be without a live CometD connection before being made
     /// not ready; 0 turns the sweep off.
     pub agent_presence_secs: Option<u64>,
+    /// Seconds a client may take to send a request's headers.
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may stall between two reads.
+    pub body_timeout_secs: Option<u64>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -120,6 +134,8 @@ impl RawSettings {
             agent_session_hours: None,
             cometd_timeout_ms: None,
             agent_presence_secs: var("SWITCHYARD_AGENT_PRESENCE_SECS").and_then(|v| v.parse().ok()),
+            header_timeout_secs: var("SWITCHYARD_HEADER_TIMEOUT_SECS").and_then(|v| v.parse().ok()),
+            body_timeout_secs: var("SWITCHYARD_BODY_TIMEOUT_SECS").and_then(|v| v.parse().ok()),
             plugins: RawPluginLimits::default(),
         }
     }
@@ -136,6 +152,8 @@ impl RawSettings {
             agent_session_hours: later.agent_session_hours.or(self.agent_session_hours),
             cometd_timeout_ms: later.cometd_timeout_ms.or(self.cometd_timeout_ms),
             agent_presence_secs: later.agent_presence_secs.or(self.agent_presence_secs),
+            header_timeout_secs: later.header_timeout_secs.or(self.header_timeout_secs),
+            body_timeout_secs: later.body_timeout_secs.or(self.body_timeout_secs),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -209,6 +227,30 @@ impl RawSettings {
             });
         }
 
+        let request_timeout = |setting: &'static str, secs: Option<u64>, default: u64| {
+            let secs = secs.unwrap_or(default);
+            if (1..=MAX_REQUEST_TIMEOUT_SECS).contains(&secs) {
+                Ok(Duration::from_secs(secs))
+            } else {
+                Err(ConfigError::Invalid {
+                    setting,
+                    message: format!(
+                        "must be between 1 and {MAX_REQUEST_TIMEOUT_SECS}, not {secs}"
+                    ),
+                })
+            }
+        };
+        let header_timeout = request_timeout(
+            "header_timeout_secs",
+            self.header_timeout_secs,
+            DEFAULT_HEADER_TIMEOUT_SECS,
+        )?;
+        let body_timeout = request_timeout(
+            "body_timeout_secs",
+            self.body_timeout_secs,
+            DEFAULT_BODY_TIMEOUT_SECS,
+        )?;
+
         let defaults = Limits::default();
         let limits = Limits {
             fuel: self.plugins.fuel.unwrap_or(defaults.fuel),
@@ -249,6 +291,8 @@ impl RawSettings {
                 0 => None,
                 secs => Some(Duration::from_secs(secs)),
             },
+            header_timeout,
+            body_timeout,
             plugin_limits: limits,
         })
     }
@@ -274,6 +318,10 @@ pub struct Config {
     /// How long a ready agent may be without a CometD connection before being made not
     /// ready (`None`: never).
     pub agent_presence: Option<Duration>,
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// How long a request body may stall between two reads.
+    pub body_timeout: Duration,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }
@@ -385,6 +433,8 @@ mod tests {
         assert_eq!(config.plugin_limits, Limits::default());
         assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(config.agent_session, Duration::from_secs(12 * 3_600));
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.body_timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -455,6 +505,33 @@ mod tests {
             });
             assert!(session.starts_with("agent_session_hours:"), "{session}");
         }
+        for (setting, raw) in [
+            (
+                "header_timeout_secs",
+                RawSettings {
+                    header_timeout_secs: Some(0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "body_timeout_secs",
+                RawSettings {
+                    body_timeout_secs: Some(601),
+                    ..Default::default()
+                },
+            ),
+        ] {
+            let message = bad(raw);
+            assert!(message.starts_with(setting), "{message}");
+        }
+        let environment = RawSettings::from_env(env(&[
+            ("SWITCHYARD_HEADER_TIMEOUT_SECS", "3"),
+            ("SWITCHYARD_BODY_TIMEOUT_SECS", "4"),
+        ]))
+        .validate()
+        .unwrap();
+        assert_eq!(environment.header_timeout, Duration::from_secs(3));
+        assert_eq!(environment.body_timeout, Duration::from_secs(4));
         let file: RawSettings = toml::from_str("agent_session_hours = 8").unwrap();
         assert_eq!(
             file.validate().unwrap().agent_session,

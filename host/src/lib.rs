@@ -19,6 +19,7 @@ pub use switchyard_store as store;
 
 pub mod agents;
 pub mod api;
+pub mod bearer;
 pub mod cli;
 pub mod cometd;
 pub mod config;
@@ -27,5 +28,6 @@ pub mod metrics;
 pub mod queue;
 pub mod routing;
 pub mod sandbox;
+pub mod serve;
 pub mod startup;
 pub mod telemetry;

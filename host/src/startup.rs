@@ -1,6 +1,6 @@
 //! Starting and stopping the server: [`Application::build`] binds the listener,
 //! opens and migrates the database and builds the router; [`Application::run_until`]
-//! serves until a shutdown signal, letting requests in flight finish.
+//! serves it (`serve.rs`) until a shutdown signal, letting requests in flight finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::queue::processor::{self, Processor};
 use crate::routing::pipeline::{self, RouterContext, Workers};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::serve::{Timeouts, serve};
 use crate::store::{Backend, Store, offering};
 
 /// The `settings` key of the generated admin token.
@@ -27,6 +28,7 @@ const ADMIN_TOKEN_SETTING: &str = "admin_token";
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    timeouts: Timeouts,
     store: Store,
     workers: Workers,
     /// None when this node leaves the queue to others (or to on-demand API calls).
@@ -151,6 +153,10 @@ impl Application {
         Ok(Self {
             listener,
             router,
+            timeouts: Timeouts {
+                headers: config.header_timeout,
+                body: config.body_timeout,
+            },
             store,
             workers,
             queue_worker,
@@ -197,9 +203,7 @@ impl Application {
             shutdown.await;
             cometd.stop().await;
         };
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        serve(self.listener, self.router, self.timeouts, shutdown).await;
         self.workers.shutdown(ROUTING_GRACE).await;
         for task in &self.background {
             task.abort();
@@ -208,7 +212,7 @@ impl Application {
             worker.shutdown(ROUTING_GRACE).await;
         }
         self.store.close().await;
-        served.context("the server failed")
+        Ok(())
     }
 }
 

@@ -25,6 +25,7 @@ use super::openapi::{
     UnsupportedMediaType,
 };
 use super::routes::{ApiRouter, delete, post};
+use crate::bearer::{Authorization, authorization};
 use crate::domain::agents::password;
 use crate::domain::agents::sessions::{
     LoginInput, SessionToken, digest, retry_after, retry_after_seconds,
@@ -173,19 +174,20 @@ pub async fn require_agent(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(header) = request.headers().get(header::AUTHORIZATION) else {
-        return ApiError::unauthorized("missing `Authorization: Bearer <agent token>` header")
+    let token = match authorization(request.headers()) {
+        Authorization::Bearer(token) => token,
+        Authorization::Missing => {
+            return ApiError::unauthorized("missing `Authorization: Bearer <agent token>` header")
+                .into_response();
+        }
+        Authorization::NotBearer => {
+            return ApiError::unauthorized(
+                "the Authorization header must be `Bearer <agent token>`",
+            )
             .into_response();
+        }
     };
-    let Some(token) = header
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-    else {
-        return ApiError::unauthorized("the Authorization header must be `Bearer <agent token>`")
-            .into_response();
-    };
-    let token_digest = digest(token.trim());
+    let token_digest = digest(token);
     let agent_id = match state.store.session_agent(&token_digest, now_ms()).await {
         Ok(Some(agent)) => agent,
         Ok(None) => {

@@ -1,6 +1,7 @@
 //! Extractors that answer a bad request with an [`ApiError`] instead of axum's plain
-//! text: a JSON body ([`ApiJson`]) and path parameters ([`ApiPath`]). Both name the
-//! input at fault in the error's `field`.
+//! text: a JSON body ([`ApiJson`]) and path parameters ([`ApiPath`]), and the readers of
+//! JSON and form bodies ([`parse_json`], [`parse_form`]). All name the input at fault in
+//! the error's `field`.
 
 use axum::body::Bytes;
 use axum::extract::path::ErrorKind;
@@ -11,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::serve::is_body_timeout;
 
 /// A JSON request body. Syntax errors are 400 `malformed_json`; a body that is JSON but
 /// does not fit (a missing, unknown or wrong-typed field) is 422 `invalid_field` with
@@ -39,7 +41,42 @@ where
     }
 }
 
-/// A body that could not be read: 413 `body_too_large` past the size limit, else 400
+/// A form body (`application/x-www-form-urlencoded`), read by [`parse_form`]: the
+/// Twilio-style dialects of gateways' posts. Errors are [`ApiJson`]'s.
+pub struct ApiForm<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiForm<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_form(req.headers()) {
+            return Err(ApiError::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as a form with `Content-Type: application/x-www-form-urlencoded`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_form(&bytes).map(Self)
+    }
+}
+
+/// Whether the body is declared a form (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// A body that could not be read: 413 `body_too_large` past the size limit, 408
+/// `request_timeout` when it stalled past the server's body timeout, else 400
 /// `bad_request` (a connection that broke off mid-body, say).
 pub fn body_rejection(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -47,6 +84,12 @@ pub fn body_rejection(e: BytesRejection) -> ApiError {
             StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
             "the request body is larger than the server accepts",
+        )
+    } else if is_body_timeout(&e) {
+        ApiError::client(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body stopped arriving; send it without pauses",
         )
     } else {
         ApiError::client(e.status(), "bad_request", e.body_text())
@@ -92,6 +135,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         if inner.is_data() {
             field_error(&path, &inner.to_string())
+        } else if is_not_unicode(&inner) {
+            // As a form's field is: the field is named, whatever the body's dialect.
+            not_utf8(&name_field(&path, "").0)
         } else {
             malformed(inner)
         }
@@ -99,6 +145,68 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Trailing characters after the value.
     deserializer.end().map_err(malformed)?;
     Ok(value)
+}
+
+/// Whether serde_json refused a string for its encoding: bytes that are not UTF-8, or
+/// an escape of half a surrogate pair, which no UTF-8 text can hold either (serde_json
+/// says "unexpected end of hex escape" when the other half is missing).
+fn is_not_unicode(e: &serde_json::Error) -> bool {
+    let message = e.to_string();
+    ["invalid unicode code point", "unexpected end of hex escape"]
+        .iter()
+        .any(|start| message.starts_with(start))
+        || message.contains("surrogate")
+}
+
+/// 422 `invalid_field`: `field`'s value is not UTF-8 text. Refused rather than stored
+/// with replacement characters, which would change what the sender wrote.
+fn not_utf8(field: &str) -> ApiError {
+    ApiError::invalid(field, "is not valid UTF-8 text")
+}
+
+/// Reads a form body (`application/x-www-form-urlencoded`) as a `T`. A name or value
+/// that is not UTF-8 once percent-decoded is refused naming its field, as
+/// [`parse_json`] refuses it; a missing or wrong-typed field is 422 `invalid_field`,
+/// as in JSON.
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(field) = non_utf8_form_field(bytes) {
+        return Err(not_utf8(&field));
+    }
+    serde_urlencoded::from_bytes(bytes).map_err(|e| field_error(".", &e.to_string()))
+}
+
+/// The name of the first field of a form whose name or value is not UTF-8 once
+/// decoded (`+` as a space, `%XX` as a byte), as far as it can be read.
+fn non_utf8_form_field(form: &[u8]) -> Option<String> {
+    form.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .find_map(|pair| {
+            let mut parts = pair.splitn(2, |&b| b == b'=');
+            let name = percent_decode(parts.next().unwrap_or_default());
+            let value = percent_decode(parts.next().unwrap_or_default());
+            let valid = std::str::from_utf8(&name).is_ok() && std::str::from_utf8(&value).is_ok();
+            (!valid).then(|| String::from_utf8_lossy(&name).into_owned())
+        })
+}
+
+/// Form decoding of one name or value: `+` is a space and `%XX` a byte; a `%` not
+/// followed by two hex digits stands for itself, as browsers and Twilio send it.
+fn percent_decode(text: &[u8]) -> Vec<u8> {
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match (text[i], hex(text.get(i + 1)), hex(text.get(i + 2))) {
+            (b'+', _, _) => out.push(b' '),
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 2;
+            }
+            (other, _, _) => out.push(other),
+        }
+        i += 1;
+    }
+    out
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -246,6 +354,53 @@ mod tests {
             name_field(".", "invalid type: integer `7`, expected a map").0,
             "body"
         );
+    }
+
+    #[test]
+    fn forms_are_decoded_as_browsers_encode_them() {
+        assert_eq!(percent_decode(b"a+b%20c%2"), b"a b c%2");
+        assert_eq!(percent_decode(b"caf%C3%A9%zz"), "café%zz".as_bytes());
+        assert_eq!(percent_decode(b"%FF"), [0xFF]);
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_refused_naming_its_field_in_either_dialect() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Post {
+            #[serde(rename = "Body")]
+            body: String,
+        }
+        assert_eq!(non_utf8_form_field(b"From=x&Body=caf%C3%A9"), None);
+        assert_eq!(
+            non_utf8_form_field(b"From=x&Body=caf%FF").as_deref(),
+            Some("Body")
+        );
+        assert_eq!(
+            non_utf8_form_field(b"Body=caf\xff").as_deref(),
+            Some("Body")
+        );
+        let e = parse_form::<Post>(b"Body=caf%E9").unwrap_err();
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(format!("{e:?}").contains("Some(\"Body\")"), "{e:?}");
+        // Lossy decoding would have made it "caf\u{FFFD}"; a valid form still parses.
+        assert_eq!(parse_form::<Post>(b"Body=caf%C3%A9").unwrap().body, "café");
+
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Sms {
+            text: String,
+        }
+        for body in [
+            &b"{\"text\": \"caf\xff\"}"[..],
+            br#"{"text": "\ud800"}"#,
+            br#"{"text": "\udc00"}"#,
+            br#"{"text": "\ud800\u0041"}"#,
+        ] {
+            let e = parse_json::<Sms>(body).unwrap_err();
+            assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY, "{e:?}");
+            assert!(format!("{e:?}").contains("Some(\"text\")"), "{e:?}");
+        }
     }
 
     #[test]

@@ -3,11 +3,10 @@
 
 use std::time::Instant;
 
-use axum::extract::rejection::FormRejection;
+use axum::Json;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -15,11 +14,13 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, field_error};
+use super::extract::{ApiForm, ApiJson, is_form};
 use super::openapi::{
-    InvalidField, MalformedBody, TooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
+    ErrorBody, InvalidField, MalformedBody, TooLarge, Unauthorized, Unavailable,
+    UnsupportedMediaType,
 };
 use super::routes::{ApiRouter, post};
+use crate::bearer::authorization;
 use crate::domain::channel::Channel;
 use crate::domain::connectors::inbound::{
     InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for,
@@ -27,7 +28,7 @@ use crate::domain::connectors::inbound::{
 use crate::domain::routing::outcome::MessageState;
 use crate::routing::pipeline::IngestError;
 use crate::store::messages::NewInbound;
-use crate::store::now_ms;
+use crate::store::{StoreError, now_ms};
 
 pub fn router() -> ApiRouter {
     ApiRouter::new().route("/sms/inbound", post(receive))
@@ -83,6 +84,7 @@ enum Shape {
             content((Accepted = "application/json"), (String = "text/xml", example = json!(TWIML)))),
         (status = 400, response = MalformedBody),
         (status = 401, response = Unauthorized),
+        (status = 404, description = "`not_found`: the number's connector was deleted while the post was on its way; nothing was stored", body = ErrorBody),
         (status = 413, response = TooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = InvalidField),
@@ -122,14 +124,8 @@ async fn accept(
     span: &tracing::Span,
 ) -> Result<(Response, bool), ApiError> {
     let now = now_ms();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let (shape, sms) = if content_type.starts_with("application/x-www-form-urlencoded") {
-        let Form(post) = Form::<TwilioSms>::from_request(request, state)
-            .await
-            .map_err(form_rejection)?;
+    let (shape, sms) = if is_form(&headers) {
+        let ApiForm(post) = ApiForm::<TwilioSms>::from_request(request, state).await?;
         (Shape::Form, InboundSms::from_twilio(post, now)?)
     } else {
         // Anything else must be JSON; the JSON extractor names a wrong content type.
@@ -169,6 +165,10 @@ async fn accept(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the server is shutting down; retry on another node or later",
+            ),
+            // The connector was deleted between finding it and storing the post.
+            IngestError::Store(e) if matches!(*e, StoreError::NotFound(_)) => ApiError::not_found(
+                format!("{e}: the number's connector was deleted; nothing was stored"),
             ),
             IngestError::Store(e) => {
                 ApiError::Internal(anyhow::anyhow!("storing an inbound SMS: {e}"))
@@ -213,40 +213,5 @@ pub(super) fn presented_token<'a>(
     headers: &'a HeaderMap,
     query: Option<&'a str>,
 ) -> Option<&'a str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or(query)
-}
-
-pub(super) fn form_rejection(rejection: FormRejection) -> ApiError {
-    let status = rejection.status();
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::client(
-            status,
-            "body_too_large",
-            "the request body is larger than the server accepts",
-        );
-    }
-    if let FormRejection::FailedToDeserializeFormBody(e) = &rejection {
-        // serde's message after axum's prefix, e.g. "missing field `From`".
-        let text = e.body_text();
-        let message = text.split_once(": ").map_or(text.as_str(), |(_, m)| m);
-        return field_error(".", message);
-    }
-    let code = match status {
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "invalid_body",
-    };
-    ApiError::client(
-        if status.is_client_error() {
-            status
-        } else {
-            StatusCode::BAD_REQUEST
-        },
-        code,
-        rejection.body_text(),
-    )
+    authorization(headers).token().or(query)
 }

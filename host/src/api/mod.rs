@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -43,6 +43,7 @@ use subtle::ConstantTimeEq;
 use tower_http::trace::TraceLayer;
 
 use crate::agents::Offering;
+use crate::bearer::{Authorization, authorization};
 use crate::config::{AdminToken, Config};
 use crate::connectors::Directory;
 use crate::metrics::Metrics;
@@ -303,20 +304,17 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let header = request.headers().get(header::AUTHORIZATION);
-    let Some(header) = header else {
-        return ApiError::unauthorized("missing `Authorization: Bearer <admin token>` header")
-            .into_response();
-    };
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "));
-    match token {
-        Some(token) if state.admits(token.trim()) => next.run(request).await,
-        Some(_) => ApiError::unauthorized("wrong admin token").into_response(),
-        None => ApiError::unauthorized("the Authorization header must be `Bearer <admin token>`")
-            .into_response(),
+    match authorization(request.headers()) {
+        Authorization::Bearer(token) if state.admits(token) => next.run(request).await,
+        Authorization::Bearer(_) => ApiError::unauthorized("wrong admin token").into_response(),
+        Authorization::Missing => {
+            ApiError::unauthorized("missing `Authorization: Bearer <admin token>` header")
+                .into_response()
+        }
+        Authorization::NotBearer => {
+            ApiError::unauthorized("the Authorization header must be `Bearer <admin token>`")
+                .into_response()
+        }
     }
 }
 

@@ -1,16 +1,16 @@
 //! `POST /api/v1/sms/receipts`: delivery receipts from SMS gateways, as JSON or as a
 //! Twilio-style status callback form, authenticated by the SMS settings' receipt token.
 
+use axum::Json;
 use axum::extract::{FromRequest, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::{Form, Json};
+use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::ApiJson;
-use super::inbound::{TokenQuery, form_rejection, presented_token};
+use super::extract::{ApiForm, ApiJson, is_form};
+use super::inbound::{TokenQuery, presented_token};
 use super::openapi::{InvalidField, MalformedBody, TooLarge, Unauthorized, UnsupportedMediaType};
 use super::routes::{ApiRouter, post};
 use crate::domain::connectors::inbound::same_token;
@@ -115,14 +115,8 @@ pub(super) async fn receive(
         }
         Some(_) => {}
     }
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    let receipt = if form {
-        let Form(post) = Form::<TwilioReceipt>::from_request(request, &state)
-            .await
-            .map_err(form_rejection)?;
+    let receipt = if is_form(&headers) {
+        let ApiForm(post) = ApiForm::<TwilioReceipt>::from_request(request, &state).await?;
         match post.into_receipt()? {
             Some(receipt) => receipt,
             None => {

@@ -12,6 +12,8 @@ use super::feed::Feed;
 use super::protocol::{self, BodyError};
 use super::server::Cometd;
 use super::session::Transport;
+use crate::bearer::authorization;
+use crate::serve::is_body_timeout;
 
 /// Answers one long-polling POST.
 pub async fn post<F: Feed>(
@@ -22,6 +24,7 @@ pub async fn post<F: Feed>(
     // One byte more than allowed tells "too large" from "exactly at the limit".
     let bytes = match to_bytes(body, protocol::MAX_BODY_BYTES + 1).await {
         Ok(bytes) => bytes,
+        Err(e) if is_body_timeout(&e) => return refuse(&server, &BodyError::Stalled),
         Err(_) => return refuse(&server, &BodyError::TooLarge),
     };
     let form = headers
@@ -59,15 +62,9 @@ fn form_message(body: &[u8]) -> Result<String, BodyError> {
         .ok_or(BodyError::NotMessages)
 }
 
-/// The token of an `Authorization: Bearer <token>` header.
+/// The token of an `Authorization: Bearer <token>` header (the scheme in any case).
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
+    authorization(headers).token()
 }
 
 /// A request without readable messages: 400 (413 when too large), with a JSON body in
@@ -76,6 +73,7 @@ pub fn refuse<F: Feed>(server: &Cometd<F>, error: &BodyError) -> Response {
     server.body_refused();
     let (status, code) = match error {
         BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        BodyError::Stalled => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
         _ => (StatusCode::BAD_REQUEST, "malformed_bayeux"),
     };
     let body = json!({ "error": { "code": code, "message": error.to_string() } });

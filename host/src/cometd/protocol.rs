@@ -39,6 +39,8 @@ pub enum BodyError {
     TooMany,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
+    #[error("the body stopped arriving; send it without pauses")]
+    Stalled,
     #[error("message {0} is not a JSON object")]
     NotAnObject(usize),
     #[error("message {0} has no `channel` string")]

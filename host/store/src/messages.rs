@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, is_foreign_key_violation, now_ms};
 use switchyard_domain::channel::Channel;
 use switchyard_domain::connectors::inbound::InboundSms;
 use switchyard_domain::conversations::{Conversation, ConversationStatus};
@@ -166,7 +166,18 @@ impl Store {
                     .bind(MessageState::Received.as_str())
                     .bind(now + ROUTING_LEASE_MS);
             }
-            for row in q.fetch_all(&mut *tx).await? {
+            // A connector deleted after the post found it: the post's doing, not the
+            // database's, so it is told which connector is gone.
+            let rows = q.fetch_all(&mut *tx).await.map_err(|e| match &e {
+                sqlx::Error::Database(db) if is_foreign_key_violation(db.as_ref()) => {
+                    StoreError::NotFound(match chunk {
+                        [i] => format!("connector {}", batch[*i].connector_id),
+                        _ => "the connector of one of these posts".to_owned(),
+                    })
+                }
+                _ => StoreError::Database(e),
+            })?;
+            for row in rows {
                 let id: i64 = row.try_get("id")?;
                 stored.insert(
                     (

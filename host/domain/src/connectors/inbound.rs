@@ -19,6 +19,10 @@ pub const MAX_MESSAGE_ID: usize = 128;
 /// A gateway's clock may run ahead of ours; a day ahead is a wrong clock or a wrong
 /// unit (seconds for milliseconds), which is refused rather than stored.
 const MAX_CLOCK_SKEW_MS: i64 = 24 * 60 * 60 * 1000;
+/// The earliest `received_at` taken: 10^11 ms, 1973-03-03T09:46:40Z. Below it a number
+/// is plainly seconds (10^11 s is the year 5138), which read as milliseconds would
+/// store a message as received in January 1970.
+pub const MIN_RECEIVED_AT_MS: i64 = 100_000_000_000;
 
 /// The JSON shape: `{"from", "to", "text", "message_id", "received_at"?}`. Other fields
 /// are ignored: gateways add their own, and refusing them would break a working
@@ -33,7 +37,8 @@ pub struct JsonSms {
     pub received_at: Option<ReceivedAt>,
 }
 
-/// `received_at` as RFC 3339 (`2026-11-22T10:15:00Z`) or milliseconds since the epoch.
+/// `received_at` as RFC 3339 (`2026-11-22T10:15:00Z`) or milliseconds since the epoch
+/// (never seconds: see [`received_at_ms`]).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ReceivedAt {
@@ -68,17 +73,7 @@ impl InboundSms {
     pub fn from_json(post: JsonSms, now_ms: i64) -> Result<Self, FieldError> {
         let received_at = match post.received_at {
             None => now_ms,
-            Some(ReceivedAt::Millis(ms)) => ms,
-            Some(ReceivedAt::Text(text)) => OffsetDateTime::parse(&text, &Rfc3339)
-                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-                .map_err(|e| {
-                    FieldError::new(
-                        "received_at",
-                        format!(
-                            "`{text}` is not an RFC 3339 time such as 2026-11-22T10:15:00Z: {e}"
-                        ),
-                    )
-                })?,
+            Some(at) => received_at_ms(at, now_ms)?,
         };
         Self::new(
             &post.from,
@@ -86,7 +81,6 @@ impl InboundSms {
             post.text,
             post.message_id,
             received_at,
-            now_ms,
             ["from", "to", "text", "message_id"],
         )
     }
@@ -99,7 +93,6 @@ impl InboundSms {
             post.body,
             post.message_sid,
             now_ms,
-            now_ms,
             ["From", "To", "Body", "MessageSid"],
         )
     }
@@ -111,7 +104,6 @@ impl InboundSms {
         text: String,
         message_id: String,
         received_at: i64,
-        now_ms: i64,
         names: [&'static str; 4],
     ) -> Result<Self, FieldError> {
         let [from_name, to_name, text_name, id_name] = names;
@@ -141,15 +133,6 @@ impl InboundSms {
                 format!("must be at most {MAX_MESSAGE_ID} bytes without control characters"),
             ));
         }
-        if received_at <= 0 || received_at > now_ms + MAX_CLOCK_SKEW_MS {
-            return Err(FieldError::new(
-                "received_at",
-                format!(
-                    "{received_at} is not a plausible time of receipt (milliseconds since \
-                     1970, not more than a day ahead of the server's clock)"
-                ),
-            ));
-        }
         Ok(Self {
             sender,
             recipient,
@@ -158,6 +141,45 @@ impl InboundSms {
             received_at,
         })
     }
+}
+
+/// The time of receipt a gateway stated, in milliseconds since the Unix epoch. A number
+/// is milliseconds; one below [`MIN_RECEIVED_AT_MS`] is refused as seconds (or another
+/// mistake) rather than guessed at: a gateway sending seconds sends them every time, and
+/// is better told at once than stored in 1970 or converted by a rule of thumb. Text is
+/// RFC 3339. Either way the time must lie between 1973 and a day past `now_ms`.
+pub fn received_at_ms(at: ReceivedAt, now_ms: i64) -> Result<i64, FieldError> {
+    let ms = match at {
+        ReceivedAt::Millis(ms) if (1..MIN_RECEIVED_AT_MS).contains(&ms) => {
+            return Err(FieldError::new(
+                "received_at",
+                format!(
+                    "{ms} looks like seconds since 1970; send milliseconds (such as {}) or an \
+                     RFC 3339 time",
+                    ms.saturating_mul(1_000)
+                ),
+            ));
+        }
+        ReceivedAt::Millis(ms) => ms,
+        ReceivedAt::Text(text) => OffsetDateTime::parse(&text, &Rfc3339)
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .map_err(|e| {
+                FieldError::new(
+                    "received_at",
+                    format!("`{text}` is not an RFC 3339 time such as 2026-11-22T10:15:00Z: {e}"),
+                )
+            })?,
+    };
+    if !(MIN_RECEIVED_AT_MS..=now_ms + MAX_CLOCK_SKEW_MS).contains(&ms) {
+        return Err(FieldError::new(
+            "received_at",
+            format!(
+                "{ms} is not a plausible time of receipt (milliseconds since 1970, after \
+                 1973-03-03 and not more than a day ahead of the server's clock)"
+            ),
+        ));
+    }
+    Ok(ms)
 }
 
 /// Why a post was not let through to a connector.
@@ -248,7 +270,7 @@ mod tests {
             at(ReceivedAt::Text("2026-11-22T10:00:00+01:00".into())).unwrap(),
             1_795_338_000_000
         );
-        assert_eq!(at(ReceivedAt::Millis(1_000)).unwrap(), 1_000);
+        assert_eq!(at(ReceivedAt::Millis(NOW - 1_000)).unwrap(), NOW - 1_000);
         assert_eq!(
             at(ReceivedAt::Text("yesterday".into())).unwrap_err().field,
             "received_at"
@@ -260,6 +282,27 @@ mod tests {
             "received_at"
         );
         assert_eq!(at(ReceivedAt::Millis(-5)).unwrap_err().field, "received_at");
+        assert_eq!(
+            at(ReceivedAt::Text("1970-01-02T00:00:00Z".into()))
+                .unwrap_err()
+                .field,
+            "received_at"
+        );
+    }
+
+    #[test]
+    fn received_at_in_seconds_is_refused_saying_milliseconds_are_expected() {
+        for seconds in [1, 1_795_338_000, MIN_RECEIVED_AT_MS - 1] {
+            let e = received_at_ms(ReceivedAt::Millis(seconds), NOW).unwrap_err();
+            assert_eq!(e.field, "received_at");
+            assert!(e.message.contains("milliseconds"), "{e}");
+        }
+        assert_eq!(
+            received_at_ms(ReceivedAt::Millis(MIN_RECEIVED_AT_MS), NOW),
+            Ok(MIN_RECEIVED_AT_MS)
+        );
+        let e = received_at_ms(ReceivedAt::Millis(1_795_338_000), NOW).unwrap_err();
+        assert!(e.message.contains("1795338000000"), "{e}");
     }
 
     #[test]

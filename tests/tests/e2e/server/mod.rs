@@ -1,6 +1,7 @@
 //! The server, spoken to over HTTP as a client would: health, the admin token, ACD
 //! groups, agents with their sessions and status, their notifications over CometD, SMS
-//! connectors and their plugins, bad input, restarts, durability through crashes,
+//! connectors and their plugins, bad input, the HTTP edges (slow clients, bodies
+//! before tokens, odd encodings), restarts, durability through crashes,
 //! shutdowns and version switches, `switchyard serve` as a real process, its log output,
 //! its Prometheus metrics and its OpenAPI document.
 //! Each test gets a fresh database, SQLite by default or PostgreSQL with
@@ -15,6 +16,7 @@ mod concurrent_writes;
 mod connectors;
 mod contract;
 mod durability;
+mod edges;
 mod inbound;
 mod lifecycle;
 mod logging;
