@@ -15,6 +15,7 @@ mod concurrent_writes;
 mod connectors;
 mod contract;
 mod durability;
+mod fairness;
 mod inbound;
 mod lifecycle;
 mod logging;
