@@ -51,6 +51,8 @@ struct Inner {
     routed_messages: Family<Labels<1>, Counter>,
     routing_latency: Histogram,
     routing_batch_size: Histogram,
+    routing_waiting: Gauge,
+    routing_running: Gauge,
     plugin_invocations: Family<Labels<3>, Counter>,
     plugin_duration: Histograms<1>,
     queue_settled: Family<Labels<2>, Counter>,
@@ -113,6 +115,18 @@ impl Metrics {
             "switchyard_routing_batch_size_messages",
             "Messages per routing batch",
             routing_batch_size.clone(),
+        );
+        let routing_waiting = Gauge::default();
+        registry.register(
+            "switchyard_routing_waiting_messages",
+            "Stored messages held in memory waiting for a routing lane",
+            routing_waiting.clone(),
+        );
+        let routing_running = Gauge::default();
+        registry.register(
+            "switchyard_routing_batches_running",
+            "Routing batches running (one per connector at most)",
+            routing_running.clone(),
         );
         let plugin_invocations = Family::default();
         registry.register(
@@ -213,6 +227,8 @@ impl Metrics {
                 routed_messages,
                 routing_latency,
                 routing_batch_size,
+                routing_waiting,
+                routing_running,
                 plugin_invocations,
                 plugin_duration,
                 queue_settled,
@@ -255,6 +271,16 @@ impl Metrics {
     /// A routing batch of `size` messages is about to be routed.
     pub fn routing_batch(&self, size: usize) {
         self.inner.routing_batch_size.observe(size as f64);
+    }
+
+    /// The router's lanes now: messages waiting for one, batches running.
+    pub fn set_routing_lanes(&self, waiting: usize, running: usize) {
+        self.inner
+            .routing_waiting
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+        self.inner
+            .routing_running
+            .set(i64::try_from(running).unwrap_or(i64::MAX));
     }
 
     /// A routing outcome was stored at `now_ms` for a message received at

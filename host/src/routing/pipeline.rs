@@ -8,12 +8,12 @@
 //! still `received` in the same transaction. It is routed at least once: it is stored
 //! before the gateway hears back, and anything unrouted is found again by the scanner.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -25,6 +25,7 @@ use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, R
 use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::metrics::Metrics;
 use crate::routing::env::{BatchKv, ChannelStaffing, DbStaffing};
+use crate::routing::lanes::{Lanes, Ticket};
 use crate::runtime::host::KvChanges;
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
 use crate::sandbox;
@@ -39,6 +40,14 @@ const ROUTE_BATCH: usize = 256;
 /// Stored messages waiting for the router, in memory. When full, ingest waits: the
 /// gateways are slowed to the routing rate instead of memory growing without bound.
 const ROUTE_QUEUE: usize = 8_192;
+/// Routing batches running at once at most, each of one connector ([`Lanes`]).
+/// Plugins yield to the executor at every epoch tick and while they wait on the
+/// database, so a batch behind a slow plugin holds no thread: many lanes cost little,
+/// let every connector route beside the others, and spread routing over every core.
+const LANES: usize = 32;
+/// How often the leases of the messages held in memory (waiting for a lane or being
+/// routed) are renewed: well inside the lease, so no scan elsewhere takes them.
+const RENEW_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the scanner looks for unrouted messages whose lease ran out.
 const SCAN_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -208,12 +217,16 @@ async fn scanner(
     routes: mpsc::Sender<PendingMessage>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    // A SQLite file has one server: whatever it left unrouted is ours at once, without
-    // waiting for leases of the previous process to run out.
-    let mut ignore_leases = store.backend() == Backend::Sqlite;
+    // A SQLite file has one server: whatever the previous process left unrouted is ours
+    // at once, without waiting for its leases to run out. Leases this process takes
+    // (its first scans among them) are not taken again, so a backlog is handed over
+    // once, however many scans it takes.
+    let started = crate::store::now_ms();
+    let mut catching_up = store.backend() == Backend::Sqlite;
     loop {
+        let leased_before = catching_up.then_some(started);
         match store
-            .claim_unrouted(ignore_leases, ROUTE_BATCH as i64)
+            .claim_unrouted(leased_before, ROUTE_BATCH as i64)
             .await
         {
             Ok(messages) => {
@@ -229,7 +242,7 @@ async fn scanner(
                 if full {
                     continue;
                 }
-                ignore_leases = false;
+                catching_up = false;
             }
             Err(e) => tracing::error!(error = %e, "cannot look for unrouted messages"),
         }
@@ -243,28 +256,83 @@ async fn scanner(
 async fn router(
     context: RouterContext,
     mut queue: mpsc::Receiver<PendingMessage>,
-    stopped: watch::Receiver<bool>,
+    mut stopped: watch::Receiver<bool>,
 ) {
-    let mut batch = Vec::with_capacity(ROUTE_BATCH);
-    while queue.recv_many(&mut batch, ROUTE_BATCH).await > 0 {
-        let mut messages = std::mem::take(&mut batch);
-        // A message can be handed over twice: by the ingest writer and by the scanner,
-        // whose first scan on SQLite ignores leases and whose later scans take messages
-        // whose lease ran out while they waited here. Routed twice in one batch, it
-        // would get two outcomes, and writing them would fail the whole batch.
-        let mut seen = HashSet::with_capacity(messages.len());
-        messages.retain(|m| seen.insert(m.id));
-        let count = messages.len();
-        context.metrics.routing_batch(count);
-        let span = tracing::info_span!("route_batch", size = count);
-        if let Err(e) = route_batch(&context, messages).instrument(span).await {
-            // Left `received`: the scanner hands them over again once the lease ends.
-            tracing::error!(error = %e, count, "cannot route a batch; it will be retried");
+    let mut lanes = Lanes::default();
+    let mut running = JoinSet::new();
+    let mut tickets: HashMap<tokio::task::Id, Ticket> = HashMap::new();
+    let mut renew = tokio::time::interval(RENEW_INTERVAL);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut received = Vec::with_capacity(ROUTE_BATCH);
+    let mut open = true;
+    let mut stopping = false;
+    loop {
+        // Stopping: the batches in hand finish; the messages still waiting stay stored
+        // and are routed at the next start, rather than holding up the shutdown.
+        stopping |= *stopped.borrow();
+        while !stopping
+            && running.len() < LANES
+            && let Some((ticket, messages)) = lanes.next_batch(ROUTE_BATCH)
+        {
+            let count = messages.len();
+            context.metrics.routing_batch(count);
+            let span = tracing::info_span!("route_batch", size = count, connector = ticket.connector());
+            let batch_context = context.clone();
+            let task = running.spawn(
+                async move {
+                    if let Err(e) = route_batch(&batch_context, messages).await {
+                        // Left `received`: the scanner hands them over again once the
+                        // lease ends.
+                        tracing::error!(error = %e, count, "cannot route a batch; it will be retried");
+                    }
+                }
+                .instrument(span),
+            );
+            tickets.insert(task.id(), ticket);
         }
-        // Stopping: the batch in hand is done; a backlog behind it stays stored and is
-        // routed at the next start, rather than holding up the shutdown.
-        if *stopped.borrow() {
+        context
+            .metrics
+            .set_routing_lanes(lanes.waiting(), lanes.running());
+        if running.is_empty() && (stopping || (!open && lanes.waiting() == 0)) {
             break;
+        }
+        let room = ROUTE_QUEUE.saturating_sub(lanes.waiting());
+        tokio::select! {
+            n = queue.recv_many(&mut received, room.min(ROUTE_QUEUE)), if open && !stopping && room > 0 => {
+                if n == 0 {
+                    open = false;
+                }
+                for message in received.drain(..) {
+                    // Handed over twice (by the ingest writer and the scanner, or by the
+                    // scanner again): it is already here.
+                    lanes.push(message);
+                }
+            }
+            Some(done) = running.join_next_with_id() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a routing batch panicked; its messages will be retried");
+                        e.id()
+                    }
+                };
+                if let Some(ticket) = tickets.remove(&id) {
+                    lanes.finished(ticket);
+                }
+            }
+            _ = renew.tick() => {
+                let held = lanes.held();
+                if !held.is_empty()
+                    && let Err(e) = context.store.renew_leases(&held).await
+                {
+                    tracing::warn!(error = %e, count = held.len(), "cannot renew the leases of messages waiting to be routed");
+                }
+            }
+            changed = stopped.changed(), if !stopping => {
+                if changed.is_err() {
+                    stopping = true;
+                }
+            }
         }
     }
 }

@@ -289,7 +289,7 @@ mod tests {
                         .await
                         .map(|_| ()),
                     store.delete_acd_group(doomed.id).await,
-                    store.claim_unrouted(false, 10).await.map(|_| ()),
+                    store.claim_unrouted(None, 10).await.map(|_| ()),
                     store.setting_or_insert("test.key", "v").await.map(|_| ()),
                     match store.delete_sms_connector(999).await {
                         Err(StoreError::NotFound(_)) => Ok(()),

@@ -244,16 +244,20 @@ impl Store {
             .collect())
     }
 
-    /// Takes up to `limit` unrouted messages whose lease ran out (all unrouted ones
-    /// when `ignore_leases`, which only a node that knows it is alone may ask), leasing
-    /// them to the caller.
+    /// Takes up to `limit` unrouted messages whose lease ran out, lowest id first,
+    /// leasing them to the caller. `leased_before`: also those leased before that time
+    /// (ms) whose lease still runs, which only a node that knows it is alone may ask
+    /// (on SQLite, leases taken by the previous process of the file, which is gone).
+    /// Leases taken since then, by this call among others, are never claimed again while
+    /// they run: a backlog is handed over once.
     pub async fn claim_unrouted(
         &self,
-        ignore_leases: bool,
+        leased_before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<PendingMessage>, StoreError> {
         let now = now_ms();
-        let before = if ignore_leases { i64::MAX } else { now };
+        // A lease taken at `t` runs until `t + ROUTING_LEASE_MS`.
+        let before = leased_before.map_or(now, |t| now.max(t.saturating_add(ROUTING_LEASE_MS)));
         let rows = query(format!(
             "UPDATE inbound_messages SET lease_until = $1 WHERE id IN ( \
                SELECT id FROM inbound_messages WHERE state = 'received' AND lease_until < $2 \
@@ -271,6 +275,27 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         messages.sort_by_key(|m| m.id);
         Ok(messages)
+    }
+
+    /// Extends the leases of the unrouted messages among `ids` for another
+    /// ROUTING_LEASE_MS: a node still holding them, waiting their turn, keeps them.
+    pub async fn renew_leases(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let style = Style::of(self.backend);
+        let until = now_ms() + ROUTING_LEASE_MS;
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "UPDATE inbound_messages SET lease_until = {} \
+                 WHERE state = 'received' AND id IN ({})",
+                style.param(1),
+                list(style, 2, chunk.len())
+            ))
+            .bind(until);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(&self.writer).await?;
+        }
+        Ok(())
     }
 
     /// The conversations of `contacts` on `channel`; a contact without one is absent.

@@ -17,6 +17,7 @@ mod connectors;
 mod contract;
 mod durability;
 mod edges;
+mod fairness;
 mod inbound;
 mod lifecycle;
 mod logging;
