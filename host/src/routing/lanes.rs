@@ -70,7 +70,10 @@ impl Lanes {
                     .is_some_and(|m| !self.contacts.contains_key(&m.sender))
         })?;
         let lane = self.turns.remove(position).expect("a position in range");
-        let queue = self.waiting.get_mut(&lane).expect("turns name waiting lanes");
+        let queue = self
+            .waiting
+            .get_mut(&lane)
+            .expect("turns name waiting lanes");
         let mut messages = Vec::new();
         while messages.len() < max
             && let Some(next) = queue.front()
@@ -166,7 +169,10 @@ mod tests {
         // Connector 1 is routing: connector 2 goes next, whatever waits behind 1.
         let (_, batch) = lanes.next_batch(2).unwrap();
         assert_eq!(ids(&batch), [6]);
-        assert!(lanes.next_batch(2).is_none(), "one batch per connector at a time");
+        assert!(
+            lanes.next_batch(2).is_none(),
+            "one batch per connector at a time"
+        );
         lanes.finished(slow);
         let (_, batch) = lanes.next_batch(2).unwrap();
         assert_eq!(ids(&batch), [3, 4], "in arrival order");
@@ -212,7 +218,11 @@ mod tests {
         lanes.push(message(4, 2, "+493"));
         let (_, _) = lanes.next_batch(10).unwrap();
         let (_, batch) = lanes.next_batch(10).unwrap();
-        assert_eq!(ids(&batch), [2], "message 3 waits: its contact is being routed");
+        assert_eq!(
+            ids(&batch),
+            [2],
+            "message 3 waits: its contact is being routed"
+        );
         assert_eq!(lanes.waiting(), 2);
     }
 

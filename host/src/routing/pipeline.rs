@@ -276,7 +276,8 @@ async fn router(
         {
             let count = messages.len();
             context.metrics.routing_batch(count);
-            let span = tracing::info_span!("route_batch", size = count, connector = ticket.connector());
+            let span =
+                tracing::info_span!("route_batch", size = count, connector = ticket.connector());
             let batch_context = context.clone();
             let task = running.spawn(
                 async move {
