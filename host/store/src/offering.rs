@@ -40,6 +40,11 @@ pub const AGENTS_NOTIFY_CHANNEL: &str = "switchyard_agents";
 /// The most queued interactions one offering pass considers.
 const PASS_LIMIT: i64 = 2_000;
 
+/// How many more members than there is waiting work a pass reads per group: members of
+/// several groups may be taken by another group's work in the same pass. Whatever a
+/// short list leaves waiting goes in the next pass.
+const SHARED_MEMBERS_MARGIN: usize = 16;
+
 /// What one offering pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OfferPass {
@@ -248,95 +253,90 @@ async fn requeue(
     Ok(())
 }
 
-/// How many interactions each agent holds against their capacity, per channel.
-async fn held_counts(conn: &mut AnyConnection) -> Result<HashMap<(i64, Channel), i64>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT i.agent_id, m.channel, COUNT(*) AS used \
-         FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
-         WHERE i.state IN ('invited', 'accepted', 'reply_created') \
-         GROUP BY i.agent_id, m.channel",
-    )
+/// An agent's free capacity on a channel, as SQL over one `agent_channels` row `c` and
+/// its agent `a`: capacity there less what they hold (offered, accepted, drafting).
+/// Counted per agent through the holding index, inside the database, so a pass never
+/// ships every ready agent's load to the host.
+const FREE_CAPACITY: &str = "CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END \
+     - (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+        WHERE i.agent_id = c.agent_id AND m.channel = c.channel \
+          AND i.state IN ('invited', 'accepted', 'reply_created'))";
+
+/// The condition that an agent `c.agent_id` has a live session at `$1`.
+const LIVE_SESSION: &str = "EXISTS (SELECT 1 FROM agent_sessions s \
+     WHERE s.agent_id = c.agent_id AND s.expires_at > $1)";
+
+/// A group and channel with at least one member able to take work now (ready there,
+/// a live session, free capacity): where offering can place something.
+struct OpenQueue {
+    group: i64,
+    channel: Channel,
+    /// The free capacity of its able members, summed: the most it can take this pass.
+    free: i64,
+}
+
+/// The groups and channels with members able to take work now.
+async fn open_queues(conn: &mut AnyConnection, now: i64) -> Result<Vec<OpenQueue>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT ag.acd_group, r.channel, CAST(SUM(r.free) AS BIGINT) AS free FROM \
+           (SELECT c.agent_id, c.channel, {FREE_CAPACITY} AS free \
+            FROM agent_channels c JOIN agents a ON a.id = c.agent_id \
+            WHERE c.state = 'ready' AND {LIVE_SESSION}) r \
+         JOIN agent_groups ag ON ag.agent_id = r.agent_id \
+         WHERE r.free > 0 GROUP BY ag.acd_group, r.channel"
+    )))
+    .bind(now)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
         .map(|row| {
             let channel: String = row.try_get("channel")?;
-            let channel = Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?;
-            Ok(((row.try_get("agent_id")?, channel), row.try_get("used")?))
+            Ok(OpenQueue {
+                group: row.try_get("acd_group")?,
+                channel: agent_channel(&channel)
+                    .ok_or_else(|| corrupt("agent_channels.channel", &channel))?,
+                free: row.try_get("free")?,
+            })
         })
         .collect()
 }
 
-/// Agents able to take work now, per channel: ready, with a live session and free
-/// capacity there; with the groups each is in.
-async fn candidates(
+/// The `limit` members of `open`'s group able to take work on its channel now, longest
+/// idle first.
+async fn candidates_in(
     conn: &mut AnyConnection,
+    open: &OpenQueue,
+    limit: usize,
     now: i64,
-) -> Result<Vec<(Channel, Candidate, Vec<i64>)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT a.id, c.channel, c.since, c.last_offer_at, \
-           CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END AS capacity \
-         FROM agents a JOIN agent_channels c ON c.agent_id = a.id \
-         WHERE c.state = 'ready' AND EXISTS (SELECT 1 FROM agent_sessions s \
-           WHERE s.agent_id = a.id AND s.expires_at > $1)",
-    )
+) -> Result<Vec<Candidate>, StoreError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT agent_id, idle_since, free FROM \
+           (SELECT c.agent_id, \
+              CASE WHEN c.last_offer_at > c.since THEN c.last_offer_at ELSE c.since END \
+                AS idle_since, \
+              {FREE_CAPACITY} AS free \
+            FROM agent_groups ag \
+            JOIN agent_channels c ON c.agent_id = ag.agent_id AND c.channel = $2 \
+            JOIN agents a ON a.id = ag.agent_id \
+            WHERE ag.acd_group = $3 AND c.state = 'ready' AND {LIVE_SESSION}) r \
+         WHERE r.free > 0 ORDER BY r.idle_since, r.agent_id LIMIT $4"
+    )))
     .bind(now)
+    .bind(open.channel.as_str())
+    .bind(open.group)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *conn)
     .await?;
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let used = held_counts(conn).await?;
-    let mut free = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let agent: i64 = row.try_get("id")?;
-        let channel: String = row.try_get("channel")?;
-        let channel =
-            agent_channel(&channel).ok_or_else(|| corrupt("agent_channels.channel", &channel))?;
-        let since: i64 = row.try_get("since")?;
-        let last_offer: Option<i64> = row.try_get("last_offer_at")?;
-        let capacity: i64 = row.try_get("capacity")?;
-        let room = capacity - used.get(&(agent, channel)).copied().unwrap_or(0);
-        if room > 0 {
-            free.push((
-                channel,
-                Candidate {
-                    agent_id: agent,
-                    idle_since: since.max(last_offer.unwrap_or(i64::MIN)),
-                    free: room,
-                    passed_on_it: false,
-                },
-            ));
-        }
-    }
-    if free.is_empty() {
-        return Ok(Vec::new());
-    }
-    let groups = sqlx::query(
-        "SELECT ag.agent_id, ag.acd_group FROM agent_groups ag \
-         JOIN agent_channels c ON c.agent_id = ag.agent_id WHERE c.state = 'ready'",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut member_of: HashMap<i64, Vec<i64>> = HashMap::new();
-    for row in &groups {
-        let agent: i64 = row.try_get("agent_id")?;
-        let group: i64 = row.try_get("acd_group")?;
-        let entry = member_of.entry(agent).or_default();
-        if !entry.contains(&group) {
-            entry.push(group);
-        }
-    }
-    Ok(free
-        .into_iter()
-        .map(|(channel, candidate)| {
-            let groups = member_of
-                .get(&candidate.agent_id)
-                .cloned()
-                .unwrap_or_default();
-            (channel, candidate, groups)
+    rows.iter()
+        .map(|row| {
+            Ok(Candidate {
+                agent_id: row.try_get("agent_id")?,
+                idle_since: row.try_get("idle_since")?,
+                free: row.try_get("free")?,
+                passed_on_it: false,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// An interaction waiting for an offer, with what placing it needs.
@@ -362,28 +362,24 @@ fn queued_from_row(row: &AnyRow) -> Result<Queued, StoreError> {
     })
 }
 
-/// The interactions waiting in `groups`, in offering order, at most [`PASS_LIMIT`].
-async fn waiting_in(
-    conn: &mut AnyConnection,
-    style: Style,
-    groups: &[i64],
-) -> Result<Vec<Queued>, StoreError> {
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+/// The interactions waiting in `open`'s group on its channel, in offering order: as
+/// many as its able members can take, at most [`PASS_LIMIT`].
+async fn waiting_in(conn: &mut AnyConnection, open: &OpenQueue) -> Result<Vec<Queued>, StoreError> {
+    sqlx::query(
         "SELECT i.id, i.acd_group, i.priority, i.created_at, m.channel, g.offer_timeout_ms \
          FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
          JOIN acd_groups g ON g.id = i.acd_group \
-         WHERE i.state = 'queued' AND i.acd_group IN ({}) \
-         ORDER BY i.priority DESC, i.created_at, i.id LIMIT {PASS_LIMIT}",
-        list(style, 1, groups.len())
-    )));
-    for g in groups {
-        q = q.bind(*g);
-    }
-    q.fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(queued_from_row)
-        .collect()
+         WHERE i.state = 'queued' AND i.acd_group = $1 AND m.channel = $2 \
+         ORDER BY i.priority DESC, i.created_at, i.id LIMIT $3",
+    )
+    .bind(open.group)
+    .bind(open.channel.as_str())
+    .bind(open.free.min(PASS_LIMIT))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(queued_from_row)
+    .collect()
 }
 
 /// Who passed on which of `interactions`: `(agent, interaction)`.
@@ -620,8 +616,11 @@ struct Planned {
     offer_timeout_ms: Option<i64>,
 }
 
-/// The offers to make now ([`plan_offers`] per channel), from what `conn` reads: ready
-/// agents with room, the interactions waiting in their groups and who passed on which.
+/// The offers to make now ([`plan_offers`] per channel), from what `conn` reads: the
+/// groups with able members, what waits in each (no more than they can take), the
+/// longest idle of those members (no more than what waits, plus whoever passed on it)
+/// and who passed on which. Every read is bounded by what can be offered, not by how
+/// many agents are ready.
 async fn plan(
     conn: &mut AnyConnection,
     style: Style,
@@ -635,22 +634,30 @@ async fn plan(
     if waiting.is_none() {
         return Ok(Vec::new());
     }
-    let candidates = candidates(conn, now).await?;
-    let mut open_groups: Vec<i64> = candidates
-        .iter()
-        .flat_map(|(_, _, groups)| groups.iter().copied())
-        .collect();
-    open_groups.sort_unstable();
-    open_groups.dedup();
-    if open_groups.is_empty() {
-        return Ok(Vec::new());
+    let mut queued: Vec<Queued> = Vec::new();
+    // Per channel and agent: the candidate, and the groups it was read for.
+    let mut agents: HashMap<(Channel, i64), (Candidate, Vec<i64>)> = HashMap::new();
+    let mut passes = HashSet::new();
+    for open in open_queues(conn, now).await? {
+        let here = waiting_in(conn, &open).await?;
+        if here.is_empty() {
+            continue;
+        }
+        let ids: Vec<i64> = here.iter().map(|q| q.waiting.interaction_id).collect();
+        let passed = passes_on(conn, style, &ids).await?;
+        // Each waiting interaction takes one agent. The list is longer by whoever passed
+        // on one (they go last for it) and by a margin for members whom another group's
+        // waiting work takes first in this pass.
+        let limit = here.len() + passed.len() + SHARED_MEMBERS_MARGIN;
+        for candidate in candidates_in(conn, &open, limit, now).await? {
+            let (_, groups) = agents
+                .entry((open.channel, candidate.agent_id))
+                .or_insert((candidate, Vec::new()));
+            groups.push(open.group);
+        }
+        passes.extend(passed);
+        queued.extend(here);
     }
-    let queued = waiting_in(conn, style, &open_groups).await?;
-    if queued.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<i64> = queued.iter().map(|q| q.waiting.interaction_id).collect();
-    let passes = passes_on(conn, style, &ids).await?;
     let by_id: HashMap<i64, &Queued> = queued
         .iter()
         .map(|q| (q.waiting.interaction_id, q))
@@ -662,23 +669,21 @@ async fn plan(
             .filter(|q| q.channel == channel)
             .map(|q| q.waiting)
             .collect();
-        let on_channel: Vec<&(Channel, Candidate, Vec<i64>)> = candidates
+        let on_channel: Vec<Candidate> = agents
             .iter()
-            .filter(|(c, _, _)| *c == channel)
+            .filter(|((c, _), _)| *c == channel)
+            .map(|(_, (candidate, _))| *candidate)
             .collect();
         if waiting.is_empty() || on_channel.is_empty() {
             continue;
         }
-        let members: HashMap<i64, &Vec<i64>> =
-            on_channel.iter().map(|(_, c, g)| (c.agent_id, g)).collect();
-        let agents: Vec<Candidate> = on_channel.iter().map(|(_, c, _)| *c).collect();
         let offers = plan_offers(
             &waiting,
-            &agents,
+            &on_channel,
             |agent, interaction| {
-                members
-                    .get(&agent)
-                    .is_some_and(|g| g.contains(&by_id[&interaction].group))
+                agents
+                    .get(&(channel, agent))
+                    .is_some_and(|(_, groups)| groups.contains(&by_id[&interaction].group))
             },
             |agent, interaction| passes.contains(&(agent, interaction)),
         );

@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use super::connectors::{created, group};
+use super::inbound::keyword_settings;
 use super::process::Server;
 
 const RECIPIENT: &str = "+4930123456";
@@ -33,14 +34,14 @@ const RECIPIENT: &str = "+4930123456";
 const PAGE: usize = 300;
 
 /// A distinct, valid German mobile number per `n`.
-fn sender(n: usize) -> String {
+pub(super) fn sender(n: usize) -> String {
     format!("+49151{:08}", n)
 }
 
 /// A server's HTTP API as a client speaks to it, whether the server runs in this
 /// process ([`Api::of`]) or as a `switchyard serve` of its own ([`Api::at`]).
 #[derive(Clone)]
-struct Api {
+pub(super) struct Api {
     base: String,
     admin_token: String,
     client: reqwest::Client,
@@ -56,7 +57,7 @@ impl Api {
     }
 
     /// A server process started with [`TEST_ADMIN_TOKEN`] listening at `address`.
-    fn at(address: &str) -> Self {
+    pub(super) fn at(address: &str) -> Self {
         Self {
             base: address.to_owned(),
             admin_token: TEST_ADMIN_TOKEN.to_owned(),
@@ -68,13 +69,13 @@ impl Api {
         }
     }
 
-    fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn admin(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.admin_token)
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub(super) async fn get(&self, path: &str) -> Value {
         let response = self.admin(Method::GET, path).send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
@@ -83,7 +84,7 @@ impl Api {
     }
 
     /// POSTs `body` to the admin API and expects 201 Created.
-    async fn create(&self, path: &str, body: Value) -> Value {
+    pub(super) async fn create(&self, path: &str, body: Value) -> Value {
         let response = self
             .admin(Method::POST, path)
             .json(&body)
@@ -118,7 +119,11 @@ impl Api {
     }
 
     /// Posts an SMS as a gateway does; the status and the JSON answer (Null if none).
-    async fn post_sms(&self, token: &str, body: &Value) -> reqwest::Result<(u16, Value)> {
+    pub(super) async fn post_sms(
+        &self,
+        token: &str,
+        body: &Value,
+    ) -> reqwest::Result<(u16, Value)> {
         let response = self
             .client
             .post(format!("{}/api/v1/sms/inbound", self.base))
@@ -152,13 +157,13 @@ impl Api {
     }
 }
 
-fn sms(n: usize, message_id: &str, text: &str) -> Value {
+pub(super) fn sms(n: usize, message_id: &str, text: &str) -> Value {
     json!({ "from": sender(n), "to": RECIPIENT, "text": text, "message_id": message_id })
 }
 
 /// An acknowledged post.
 #[derive(Debug, Clone, Copy)]
-struct Ack {
+pub(super) struct Ack {
     /// The stored message's id.
     id: i64,
     /// The post was sent after [`Stream::mark`].
@@ -167,20 +172,20 @@ struct Ack {
 
 /// What a stream of posts saw.
 #[derive(Debug, Default)]
-struct Log {
+pub(super) struct Log {
     /// Gateway message id → its acknowledgement, for each post answered 202.
-    acked: HashMap<String, Ack>,
+    pub(super) acked: HashMap<String, Ack>,
     /// Posts that got no 2xx (no answer, or a 5xx), as (gateway message id, whether
     /// the failure was seen after [`Stream::mark`], what went wrong).
-    failed: Vec<(String, bool, String)>,
+    pub(super) failed: Vec<(String, bool, String)>,
     /// Answers that break the contract, e.g. a fresh message id acknowledged as a
     /// duplicate, or a 4xx for a valid post.
-    wrong: Vec<String>,
+    pub(super) wrong: Vec<String>,
 }
 
 /// Concurrent tasks posting SMS with unique gateway message ids, as gateways do,
 /// until stopped.
-struct Stream {
+pub(super) struct Stream {
     log: Arc<Mutex<Log>>,
     stop: Arc<AtomicBool>,
     mark: Arc<AtomicBool>,
@@ -190,7 +195,7 @@ struct Stream {
 impl Stream {
     /// `tasks` concurrent posters, each pausing `pace` after an acknowledged post;
     /// message `n` has id `<prefix>-<n>` and text `text(n)`.
-    fn start(
+    pub(super) fn start(
         api: &Api,
         token: &str,
         prefix: &str,
@@ -256,12 +261,12 @@ impl Stream {
         }
     }
 
-    fn acked(&self) -> usize {
+    pub(super) fn acked(&self) -> usize {
         self.log.lock().unwrap().acked.len()
     }
 
     /// Waits until at least `count` posts have been acknowledged.
-    async fn wait_for_acks(&self, count: usize, within: Duration) {
+    pub(super) async fn wait_for_acks(&self, count: usize, within: Duration) {
         let start = Instant::now();
         while self.acked() < count {
             assert!(
@@ -289,7 +294,7 @@ impl Stream {
     }
 
     /// Stops the posters, lets the posts in flight finish, and returns what they saw.
-    async fn stop(self) -> Log {
+    pub(super) async fn stop(self) -> Log {
         self.stop.store(true, Ordering::SeqCst);
         for task in self.tasks {
             task.await.expect("a poster does not panic");
@@ -631,7 +636,7 @@ async fn a_backlog_resumed_while_new_posts_arrive_is_routed_once_without_failed_
 }
 
 /// Texts and the group the keyword router's settings send them to.
-const TEXTS: [(&str, &str); 4] = [
+pub(super) const TEXTS: [(&str, &str); 4] = [
     ("please send the invoice again", "billing"),
     ("my phone is broken", "support"),
     ("hello there", "general"),
@@ -644,20 +649,11 @@ async fn switching_the_plugin_version_mid_stream_neither_drops_nor_double_routes
     for name in ["billing", "support", "general"] {
         group(&app, name).await;
     }
-    // plugins/keyword-router/examples/settings.json, without an overflow group.
     let connector = created(
         &app,
         json!({ "name": "keywords", "recipient": RECIPIENT,
                 "routing_type": "routing_application",
-                "plugin_settings": {
-                    "groups": [
-                        { "group": "billing", "keywords": ["bill", "invoice", "direct debit"],
-                          "subject": "Billing", "priority": 5 },
-                        { "group": "support", "keywords": ["broken", "help"] }
-                    ],
-                    "default_group": "general",
-                    "auto_reply": "Thanks! Reply BILL or HELP so we can route you."
-                } }),
+                "plugin_settings": keyword_settings() }),
     )
     .await;
     let connector_id = connector["id"].as_i64().unwrap();

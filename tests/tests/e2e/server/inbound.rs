@@ -484,7 +484,7 @@ pub(super) async fn upload(app: &TestApp, connector: &Value, plugin: &str) {
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
 
-fn keyword_settings() -> Value {
+pub(super) fn keyword_settings() -> Value {
     json!({
         "groups": [
             { "group": "billing", "keywords": ["bill", "invoice", "direct debit"],

@@ -2,7 +2,8 @@
 //! groups, agents with their sessions and status, their notifications over CometD, SMS
 //! connectors and their plugins, bad input, the HTTP edges (slow clients, bodies
 //! before tokens, odd encodings), restarts, durability through crashes,
-//! shutdowns and version switches, `switchyard serve` as a real process, its log output,
+//! shutdowns and version switches, recovery from a crash at full speed, `switchyard
+//! serve` as a real process, its log output,
 //! its Prometheus metrics and its OpenAPI document.
 //! Each test gets a fresh database, SQLite by default or PostgreSQL with
 //! `SWITCHYARD_TEST_DATABASE=postgres`.
@@ -27,6 +28,7 @@ mod openapi;
 mod plugins;
 mod process;
 mod queue;
+mod recovery;
 
 use serde_json::Value;
 
