@@ -16,6 +16,17 @@ use crate::store::{Store, now_ms};
 
 /// How often a pass runs when nothing wakes the loop: offers run out on time.
 const TICK: Duration = Duration::from_millis(500);
+/// How often agents without a connection are looked for.
+const SWEEP: Duration = Duration::from_secs(1);
+
+/// Aborts the task when dropped: the sweep ends with the loop that started it.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Called with each agent that has new notifications: wakes their CometD clients.
 pub type Notifier = Arc<dyn Fn(i64) + Send + Sync>;
@@ -56,35 +67,46 @@ impl Offering {
         }
     }
 
-    /// Runs passes until the task is dropped. `presence_timeout`: how long a ready
-    /// agent may be without a CometD connection before being made not ready (`None`:
-    /// never).
+    /// Runs passes until the task is dropped, and beside them the presence sweep.
+    /// `presence_timeout`: how long a ready agent may be without a CometD connection
+    /// before being made not ready (`None`: never).
     pub async fn run(self, store: Store, metrics: Metrics, presence_timeout: Option<Duration>) {
-        let mut last_sweep = Instant::now();
+        // The sweep runs on its own: its write never delays an offer.
+        let _sweep = presence_timeout.map(|timeout| {
+            let (offering, store) = (self.clone(), store.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                offering.sweep_absent(store, timeout).await
+            }))
+        });
         loop {
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(TICK) => {}
             }
-            if let Some(timeout) = presence_timeout
-                && last_sweep.elapsed() >= Duration::from_secs(1)
-            {
-                last_sweep = Instant::now();
-                let now = now_ms();
-                let cutoff = now - i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-                match store.not_ready_when_absent(cutoff, now).await {
-                    Ok(agents) if !agents.is_empty() => {
-                        tracing::info!(
-                            ?agents,
-                            "agents without a CometD connection or a live session made not ready"
-                        );
-                        self.notified(&agents);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
-                }
-            }
             self.pass(&store, &metrics).await;
+        }
+    }
+
+    /// Once a second, makes agents without a live CometD connection or session not
+    /// ready.
+    async fn sweep_absent(self, store: Store, timeout: Duration) {
+        let mut every = tokio::time::interval(SWEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let now = now_ms();
+            let cutoff = now - i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+            match store.not_ready_when_absent(cutoff, now).await {
+                Ok(agents) if !agents.is_empty() => {
+                    tracing::info!(
+                        ?agents,
+                        "agents without a CometD connection or a live session made not ready"
+                    );
+                    self.notified(&agents);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "presence sweep failed"),
+            }
         }
     }
 

@@ -254,13 +254,11 @@ async fn requeue(
 }
 
 /// An agent's free capacity on a channel, as SQL over one `agent_channels` row `c` and
-/// its agent `a`: capacity there less what they hold (offered, accepted, drafting).
-/// Counted per agent through the holding index, inside the database, so a pass never
-/// ships every ready agent's load to the host.
-const FREE_CAPACITY: &str = "CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END \
-     - (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
-        WHERE i.agent_id = c.agent_id AND m.channel = c.channel \
-          AND i.state IN ('invited', 'accepted', 'reply_created'))";
+/// its agent `a`: capacity there less what they hold (offered, accepted, drafting),
+/// the `held` column that triggers keep (migration 0010), so a pass never counts
+/// every ready agent's interactions.
+const FREE_CAPACITY: &str =
+    "CASE c.channel WHEN 'sms' THEN a.capacity_sms ELSE a.capacity_email END - c.held";
 
 /// The condition that an agent `c.agent_id` has a live session at `$1`.
 const LIVE_SESSION: &str = "EXISTS (SELECT 1 FROM agent_sessions s \
@@ -607,6 +605,39 @@ async fn has_room(
     Ok(used < capacity)
 }
 
+/// Sets `agent`'s load on `channel` from what they hold: the planned offer it was
+/// read for turned out to be one too many. Triggers keep the column true, so this
+/// mends only what they cannot see (an edit by hand); without it, an agent whose load
+/// read too low would be planned first and refused under the lock in every pass.
+async fn recount_load(
+    conn: &mut AnyConnection,
+    agent: i64,
+    channel: Channel,
+) -> Result<(), StoreError> {
+    let changed = sqlx::query(
+        "UPDATE agent_channels SET held = \
+           (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+            WHERE i.agent_id = $1 AND m.channel = $2 \
+              AND i.state IN ('invited', 'accepted', 'reply_created')) \
+         WHERE agent_id = $1 AND channel = $2 AND held <> \
+           (SELECT COUNT(*) FROM interactions i JOIN inbound_messages m ON m.id = i.message_id \
+            WHERE i.agent_id = $1 AND m.channel = $2 \
+              AND i.state IN ('invited', 'accepted', 'reply_created'))",
+    )
+    .bind(agent)
+    .bind(channel.as_str())
+    .execute(&mut *conn)
+    .await?;
+    if changed.rows_affected() > 0 {
+        tracing::warn!(
+            agent,
+            channel = channel.as_str(),
+            "an agent's stored load was wrong; recounted"
+        );
+    }
+    Ok(())
+}
+
 /// An offer a pass means to make, checked again when it is made.
 struct Planned {
     interaction: i64,
@@ -752,6 +783,7 @@ impl Store {
         } in planned
         {
             if !has_room(&mut tx, agent, channel, now).await? {
+                recount_load(&mut tx, agent, channel).await?;
                 continue;
             }
             if let Some((by_email, Some((email, sms)))) = &mail

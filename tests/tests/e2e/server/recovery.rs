@@ -34,11 +34,13 @@ async fn unrouted(db: &TestDatabase) -> i64 {
     count
 }
 
-/// How a backlog drained: its size when measuring began, how long until routing made
-/// progress, the rate from then on, and the probes' acknowledgement times (sorted).
+/// How a backlog drained: how long it took, how long
+/// until routing made progress, the rate from then on, and the probes'
+/// acknowledgement times (sorted).
 #[derive(Debug)]
 struct Drain {
-    backlog: i64,
+    /// From the first look until nothing was left.
+    took: Duration,
     pause: Duration,
     per_second: f64,
     probe_acks: Vec<Duration>,
@@ -92,7 +94,7 @@ async fn drain(api: &Api, db: &TestDatabase, token: &str, prefix: &str) -> Drain
     let (from, left_then) = progress.expect("the backlog drained");
     let probe_acks = probes.await.unwrap();
     Drain {
-        backlog,
+        took: done - start,
         pause: from - start,
         per_second: left_then as f64 / (done - from).as_secs_f64().max(0.001),
         probe_acks,
@@ -120,6 +122,8 @@ async fn keyword_line(api: &Api, plugin: &str) -> String {
             &format!("/api/v1/connectors/sms/{}/plugins", connector["id"]),
         )
         .header("content-type", "application/wasm")
+        // Compiling the 18 MB Python component takes a while in a debug build.
+        .timeout(Duration::from_secs(300))
         .body(plugin_bytes(plugin))
         .send()
         .await
@@ -129,8 +133,9 @@ async fn keyword_line(api: &Api, plugin: &str) -> String {
 }
 
 /// Posts `count` messages from [`POSTERS`] gateways at once and returns when all are
-/// acknowledged.
-async fn burst(api: &Api, token: &str, prefix: &str, count: usize) {
+/// acknowledged, with the time that took.
+async fn burst(api: &Api, token: &str, prefix: &str, count: usize) -> Duration {
+    let start = Instant::now();
     let stream = Stream::start(api, token, prefix, POSTERS, Duration::ZERO, |n| {
         TEXTS[n % TEXTS.len()].0
     });
@@ -138,6 +143,7 @@ async fn burst(api: &Api, token: &str, prefix: &str, count: usize) {
     let log = stream.stop().await;
     assert!(log.wrong.is_empty(), "{:#?}", log.wrong);
     assert!(log.failed.is_empty(), "{:#?}", log.failed);
+    start.elapsed()
 }
 
 /// The scenario for one router: a burst drained by a server that stays up, then a
@@ -152,8 +158,12 @@ async fn recovers_at_full_speed(plugin: &str, count: usize) {
     burst(&api, &token, "warm", 1).await;
     drain(&api, &db, &token, "warm").await;
 
-    burst(&api, &token, "steady", count).await;
+    // Without a crash: the rate of the whole burst, from its first post until its last
+    // message is routed. A router faster than ingest keeps up with the posts, so this
+    // is the ingest rate; a slower one leaves a backlog, and this is its own rate.
+    let posted_in = burst(&api, &token, "steady", count).await;
     let steady = drain(&api, &db, &token, "steady").await;
+    let steady_rate = count as f64 / (posted_in + steady.took).as_secs_f64();
 
     burst(&api, &token, "crash", count).await;
     server.signal("KILL");
@@ -164,21 +174,20 @@ async fn recovers_at_full_speed(plugin: &str, count: usize) {
     let api = Api::at(&server.wait_for("switchyard: listening on "));
     let recovered = drain(&api, &db, &token, "recovered").await;
     eprintln!(
-        "{plugin}: without a crash {steady:?}; {left} left by kill -9, after the restart \
-         {recovered:?}"
+        "{plugin}: without a crash {count} routed at {steady_rate:.0}/s (probes {:?}); {left} \
+         left by kill -9, after the restart {recovered:?}",
+        steady.probe_acks
     );
 
-    // A backlog worth measuring was left each time: the bursts outran routing.
+    // The kill left a backlog worth measuring.
     assert!(
-        steady.backlog >= count as i64 / 5 && left >= count as i64 / 5,
-        "the bursts left too little to measure: {} and {left} of {count}",
-        steady.backlog
+        left >= count as i64 / 10,
+        "the kill left too little to measure: {left} of {count}"
     );
     assert!(
-        recovered.per_second >= steady.per_second * 0.6,
-        "{plugin}: after kill -9 routing ran at {:.0}/s, without a crash at {:.0}/s",
+        recovered.per_second >= steady_rate * 0.6,
+        "{plugin}: after kill -9 routing ran at {:.0}/s, without a crash at {steady_rate:.0}/s",
         recovered.per_second,
-        steady.per_second
     );
     // SQLite's server takes its predecessor's backlog at once; on PostgreSQL another
     // node may hold those messages, so they wait for their leases to run out.
@@ -188,6 +197,13 @@ async fn recovers_at_full_speed(plugin: &str, count: usize) {
         recovered.pause
     );
     let (usual, now) = (steady.median_ack(), recovered.median_ack());
+    // Nine posts in ten do not wait for the backlog. (The first moments after a
+    // restart can hold one post up for about a second: a known rough edge.)
+    let p90 = recovered.probe_acks[PROBES * 9 / 10 - 1];
+    assert!(
+        p90 < Duration::from_millis(250),
+        "{plugin}: posts during recovery were acknowledged in {p90:?} (p90)"
+    );
     assert!(
         now <= usual * 3 + Duration::from_millis(50),
         "{plugin}: posts during recovery were acknowledged in {now:?} (median), during a \
