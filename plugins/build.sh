@@ -47,6 +47,11 @@ for name in "${rust_plugins[@]}"; do
   "$wasm_tools" component new "$core" -o "$dist/$name.wasm"
 done
 
+# --- hand-written components ---
+# A component in WebAssembly text, for what Rust does not produce: several core
+# instances with their own memories.
+"$wasm_tools" parse "$here/multi-memory/route.wat" -o "$dist/multi-memory.wasm"
+
 # --- non-Rust plugins ---
 # Both are part of what the tests check, so a missing toolchain fails the build.
 bash "$here/keyword-router-py/build.sh" "$dist"

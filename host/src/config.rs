@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::runtime::Limits;
+use crate::runtime::{Limits, MAX_DEADLINE};
 
 /// Where the server listens unless told otherwise: loopback only, so a first start on a
 /// laptop does not expose the admin API to the network.
@@ -274,6 +274,12 @@ impl RawSettings {
                 message: "fuel, deadline_ms and memory_mib must be positive".into(),
             });
         }
+        if limits.deadline > MAX_DEADLINE {
+            return Err(ConfigError::Invalid {
+                setting: "plugins.deadline_ms",
+                message: format!("may be at most {} (ms)", MAX_DEADLINE.as_millis()),
+            });
+        }
 
         Ok(Config {
             listen,
@@ -498,6 +504,14 @@ mod tests {
             ..Default::default()
         });
         assert!(limits.starts_with("plugins:"), "{limits}");
+        let long = bad(RawSettings {
+            plugins: RawPluginLimits {
+                deadline_ms: Some(MAX_DEADLINE.as_millis() as u64 + 1),
+                ..Default::default()
+            },
+            ..Default::default()
+        });
+        assert!(long.starts_with("plugins.deadline_ms:"), "{long}");
         for hours in [0, 721] {
             let session = bad(RawSettings {
                 agent_session_hours: Some(hours),

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-use super::LoadError;
+use super::{LoadError, budget};
 
 /// Where a compiled component came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -35,6 +35,9 @@ pub fn content_hash(bytes: &[u8]) -> String {
 /// ([`LoadedPlugins`]), so a component that failed its world check is not kept.
 pub(crate) struct CompileCache {
     dir: Option<PathBuf>,
+    /// Turns to compile ([`budget::COMPILE_CONCURRENCY`]); reading an artifact from
+    /// disk needs none.
+    gate: budget::Gate,
 }
 
 pub(crate) struct Compiled {
@@ -54,7 +57,10 @@ impl Compiled {
 
 impl CompileCache {
     pub(crate) fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            gate: budget::Gate::new(budget::COMPILE_CONCURRENCY),
+        }
     }
 
     pub(crate) fn get_or_compile(
@@ -74,20 +80,51 @@ impl CompileCache {
                 source = CacheSource::Disk;
                 component
             }
-            None => {
-                let component = Component::new(engine, bytes)
-                    .map_err(|e| LoadError::Compile(format!("{e}")))?;
-                if let Some(path) = &path {
-                    store_artifact(&component, path);
-                }
-                component
-            }
+            None => self.compile(engine, bytes, path)?,
         };
         Ok(Compiled {
             component,
             source,
             load_time: started.elapsed(),
         })
+    }
+}
+
+impl CompileCache {
+    /// Compiles `bytes` in its turn and within [`budget::COMPILE_BUDGET`], and keeps
+    /// the artifact at `path`.
+    fn compile(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        path: Option<PathBuf>,
+    ) -> Result<Component, LoadError> {
+        let permit = self
+            .gate
+            .acquire(budget::COMPILE_WAIT)
+            .ok_or(LoadError::CompilerBusy {
+                waited: budget::COMPILE_WAIT,
+            })?;
+        let size = bytes.len();
+        let (engine, bytes) = (engine.clone(), bytes.to_vec());
+        let started = Instant::now();
+        let compiled = budget::within_budget(permit, budget::COMPILE_BUDGET, move || {
+            let component =
+                Component::new(&engine, &bytes).map_err(|e| LoadError::Compile(format!("{e}")))?;
+            if let Some(path) = &path {
+                store_artifact(&component, path);
+            }
+            Ok(component)
+        });
+        tracing::info!(
+            size,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            finished = compiled.is_some(),
+            "compiled a component"
+        );
+        compiled.unwrap_or(Err(LoadError::CompileTimeout {
+            budget: budget::COMPILE_BUDGET,
+        }))
     }
 }
 

@@ -18,6 +18,15 @@ pub enum LoadError {
     TooLarge { size: usize, max: usize },
     #[error("the component does not compile: {0}")]
     Compile(String),
+    #[error("the component is too costly to compile: {0}; split the plugin or build it for size")]
+    TooCostly(String),
+    #[error("compiling the component took longer than the host allows ({} s)", .budget.as_secs())]
+    CompileTimeout { budget: Duration },
+    #[error(
+        "the host is busy compiling other components; try again in a minute \
+         (waited {} s)", .waited.as_secs()
+    )]
+    CompilerBusy { waited: Duration },
     #[error("the component imports `{name}`, which Switchyard does not provide: {hint}")]
     ForbiddenImport { name: String, hint: String },
     #[error("the component does not fit world `{expected}`: {}", .problems.join("; "))]
@@ -42,8 +51,12 @@ pub enum InvokeError {
     OutOfFuel { limit: u64 },
     #[error("the plugin exceeded its deadline of {} ms", .deadline.as_millis())]
     Timeout { deadline: Duration },
-    #[error("the plugin exceeded its memory limit of {limit} bytes")]
+    #[error("the plugin exceeded its memory limit of {limit} bytes (all its memories together)")]
     OutOfMemory { limit: usize },
+    #[error("the plugin exceeded its table limit of {limit} elements (all its tables together)")]
+    TableLimit { limit: usize },
+    #[error("the plugin asked for more instances, memories or tables than one call may have: {0}")]
+    InstanceLimit(String),
     #[error("the plugin overflowed its stack")]
     StackOverflow,
     #[error("the plugin trapped: {0}")]
@@ -63,6 +76,8 @@ impl InvokeError {
             InvokeError::OutOfFuel { .. } => "out_of_fuel",
             InvokeError::Timeout { .. } => "timeout",
             InvokeError::OutOfMemory { .. } => "out_of_memory",
+            InvokeError::TableLimit { .. } => "table_limit",
+            InvokeError::InstanceLimit(_) => "instance_limit",
             InvokeError::StackOverflow => "stack_overflow",
             InvokeError::Trap(_) => "trap",
             InvokeError::InvalidOutput(_) => "invalid_output",

@@ -13,6 +13,7 @@
 //! does, the caller gets a value or an [`InvokeError`] and the runtime stays usable.
 
 mod bindings;
+mod budget;
 mod cache;
 mod engine;
 mod error;
@@ -28,17 +29,17 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 pub use bindings::wit;
+pub use budget::{
+    COMPILE_BUDGET, COMPILE_CONCURRENCY, MAX_COMPONENT_SIZE, MAX_FUNCTION_BODY, MAX_FUNCTIONS,
+    MAX_LOCALS,
+};
 pub use cache::{CacheSource, content_hash};
 pub use engine::{EPOCH_TICK, EngineConfig};
 pub use error::{InvokeError, LoadError};
 pub use host::{HostEnv, Settings};
-pub use limits::Limits;
+pub use limits::{Limits, MAX_DEADLINE};
 pub use plugin::{Invocation, Plugin, PluginInfo};
 pub use world::{PROVIDED_INTERFACES, Shape, World};
-
-/// Components larger than this are refused before compiling: the interpreted-language
-/// routers are under 20 MB, and compiling is the most memory-hungry step.
-pub const MAX_COMPONENT_SIZE: usize = 64 << 20;
 
 /// Compiled code of loaded plugins kept in memory: the Python and JavaScript routers
 /// weigh 30 to 60 MiB each once compiled, a Rust router well under 1 MiB, so this holds
@@ -119,6 +120,13 @@ impl Runtime {
                 _ => Ok(plugin.clone()),
             };
         }
+        // Everything that can be told from the bytes is checked before Cranelift sees
+        // them: a component with WASI imports or without the world's exports costs
+        // a millisecond to refuse instead of half a minute of compiling.
+        let outline = budget::Outline::of(bytes)?;
+        outline.shape.check_imports()?;
+        outline.shape.world(expected)?;
+        outline.check_cost()?;
         let compiled = self.cache.get_or_compile(&self.engine, &hash, bytes)?;
         let weight = compiled.weight();
         let plugin = Arc::new(Plugin::prepare(
@@ -162,6 +170,13 @@ impl Runtime {
         }
         if limits.fuel == 0 || limits.deadline.is_zero() {
             return Err("fuel and deadline must be positive".into());
+        }
+        if limits.deadline > MAX_DEADLINE {
+            return Err(format!(
+                "deadline {} ms exceeds the host's maximum of {} ms",
+                limits.deadline.as_millis(),
+                MAX_DEADLINE.as_millis()
+            ));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use wasmtime::{Engine, Trap, UpdateDeadline};
 use super::bindings::{ExternalSystemPre, GatewayPre, RoutingApplicationPre};
 use super::cache::{CacheSource, Compiled};
 use super::host::{HostContext, HostEnv, KvChanges, LogLine};
-use super::limits::Limiter;
+use super::limits::{Limiter, Refusal};
 use super::world::Shape;
 use super::{InvokeError, Limits, LoadError, World};
 use crate::bindings::wit;
@@ -126,30 +126,7 @@ impl Plugin {
     ) -> Result<Self, LoadError> {
         let shape = Shape::of(engine, &compiled.component);
         shape.check_imports()?;
-        let world = match expected.or_else(|| shape.likely_world()) {
-            Some(world) => world,
-            None => {
-                let names: Vec<String> = shape
-                    .exports
-                    .iter()
-                    .map(|(n, _)| format!("`{n}`"))
-                    .collect();
-                return Err(LoadError::UnknownWorld {
-                    exports: if names.is_empty() {
-                        "nothing".into()
-                    } else {
-                        names.join(", ")
-                    },
-                });
-            }
-        };
-        let problems = shape.export_problems(world);
-        if !problems.is_empty() {
-            return Err(LoadError::WrongWorld {
-                expected: world,
-                problems,
-            });
-        }
+        let world = shape.world(expected)?;
         let instance_pre = linker
             .instantiate_pre(&compiled.component)
             .map_err(|e| LoadError::Link(format!("{e:#}")))?;
@@ -300,6 +277,11 @@ impl Call {
             .then(|| limits.fuel - self.store.get_fuel().unwrap_or(0));
         let elapsed = self.started.elapsed();
         let data = self.store.into_data();
+        tracing::debug!(
+            memory_bytes = data.limiter.memory_used(),
+            elapsed_us = elapsed.as_micros() as u64,
+            "plugin call finished"
+        );
         match result {
             Ok(value) => {
                 let (kv_changes, logs) = data.host.finish();
@@ -328,20 +310,40 @@ fn classify(phase: Phase, limiter: &Limiter, limits: &Limits) -> InvokeError {
         Phase::Instantiate(e) => (e, true),
         Phase::Call(e) => (e, false),
     };
-    // The limiter refused a memory.grow; the guest's reaction to that (usually an
-    // abort in its allocator) is only a consequence.
-    if limiter.memory_refused {
-        return InvokeError::OutOfMemory {
-            limit: limits.memory,
-        };
+    // What ended the call comes first: a plugin refused memory that then looped until
+    // its deadline (or fuel) ran out was stopped by the deadline, not by the memory.
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return InvokeError::OutOfFuel { limit: limits.fuel },
+        Some(Trap::Interrupt) => {
+            return InvokeError::Timeout {
+                deadline: limits.deadline,
+            };
+        }
+        _ => {}
+    }
+    // The limiter refused a memory.grow or table.grow; the guest's reaction to that
+    // (usually an abort in its allocator) is only a consequence.
+    match limiter.refused {
+        Some(Refusal::Memory) => {
+            return InvokeError::OutOfMemory {
+                limit: limits.memory,
+            };
+        }
+        Some(Refusal::TableElements) => {
+            return InvokeError::TableLimit {
+                limit: limits.table_elements,
+            };
+        }
+        None => {}
     }
     match error.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => InvokeError::OutOfFuel { limit: limits.fuel },
-        Some(Trap::Interrupt) => InvokeError::Timeout {
-            deadline: limits.deadline,
-        },
         Some(Trap::StackOverflow) => InvokeError::StackOverflow,
         Some(_) => InvokeError::Trap(describe(&error)),
+        // wasmtime's words when a store would exceed the limiter's instance, memory or
+        // table count.
+        None if instantiating && format!("{error:#}").contains("resource limit exceeded") => {
+            InvokeError::InstanceLimit(describe(&error))
+        }
         None if instantiating => InvokeError::Instantiate(describe(&error)),
         None => InvokeError::Trap(describe(&error)),
     }

@@ -73,7 +73,7 @@ impl std::fmt::Display for World {
 }
 
 /// A component's imports and exports, rendered for people.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Shape {
     /// Import names, e.g. `switchyard:routing/log@0.1.0`.
     pub imports: Vec<String>,
@@ -125,6 +125,29 @@ impl Shape {
             }
         }
         Ok(())
+    }
+
+    /// The world this component is a plugin of: `expected` if given, else the one its
+    /// exports suggest; refused if it lacks an export of that world.
+    pub(crate) fn world(&self, expected: Option<World>) -> Result<World, LoadError> {
+        let Some(world) = expected.or_else(|| self.likely_world()) else {
+            let names: Vec<String> = self.export_names().map(|n| format!("`{n}`")).collect();
+            return Err(LoadError::UnknownWorld {
+                exports: if names.is_empty() {
+                    "nothing".into()
+                } else {
+                    names.join(", ")
+                },
+            });
+        };
+        let problems = self.export_problems(world);
+        if !problems.is_empty() {
+            return Err(LoadError::WrongWorld {
+                expected: world,
+                problems,
+            });
+        }
+        Ok(world)
     }
 
     /// What is missing compared with `world`'s exports, or empty if nothing is (types

@@ -7,6 +7,7 @@
 //! |----------------|-----------------------------------------------------------------|
 //! | `loop`         | spins forever (needs the epoch deadline)                        |
 //! | `oom`          | allocates and touches memory until allocation fails (> 128 MiB) |
+//! | `oom-then-loop`| allocates until the host refuses memory, then spins forever     |
 //! | `recurse`      | recurses without bound until the host's stack limit traps       |
 //! | `trap`         | panics, which aborts: a wasm trap                               |
 //! | `huge`         | returns a reply whose body is 40 MiB                            |
@@ -14,6 +15,8 @@
 //! | `kv-then-trap` | writes kv `touched` = `yes`, then traps                         |
 //! | `kv-flood`     | changes keys until refused, then removes one more; routes to    |
 //! |                | `ok` with user data `writes` (accepted) and `remove` (its error)|
+//! | `log-forgery`  | logs [`FORGERY`] (a newline, a carriage return, terminal escape   |
+//! |                | sequences, a line separator), then routes like anything else    |
 //! | `email-reply`  | routes to group `ok` and replies by email, to no recipient      |
 //! | `email-reply ADDRESS` | the same, with the email reply to `ADDRESS`              |
 //! | anything else  | routes to group `ok` with user data `("echo", <body>)`          |
@@ -32,6 +35,10 @@ use switchyard_guest::{
 /// request is a real `memory.grow` near the limit.
 const OOM_CHUNK: usize = 1 << 20;
 
+/// A log line that tries to start a line of its own in the host's log, to overwrite
+/// the current one, and to colour the terminal (red, then clear the screen).
+const FORGERY: &str = "innocent\nFORGED-LINE level=ERROR admin password reset\r\u{1b}[31mred\u{1b}[2J\u{2028}FORGED-SEPARATOR";
+
 struct Hostile;
 
 impl RoutingApplication for Hostile {
@@ -43,6 +50,11 @@ impl RoutingApplication for Hostile {
         match message.body.as_str() {
             "loop" => spin(),
             "oom" => exhaust_memory(),
+            "oom-then-loop" => {
+                let hoard = hoard_until_refused();
+                black_box(&hoard);
+                spin()
+            }
             "recurse" => {
                 let depth = dive(black_box(0));
                 Decision::to_group("unreachable").user_data("depth", depth.to_string())
@@ -65,6 +77,10 @@ impl RoutingApplication for Hostile {
                 Decision::to_group("ok")
                     .user_data("writes", writes.to_string())
                     .user_data("remove", removal)
+            }
+            "log-forgery" => {
+                switchyard_guest::log::warn(FORGERY);
+                Decision::to_group("ok").user_data("echo", message.body)
             }
             body if body.starts_with("email-reply") => {
                 let reply = OutboundReply::new(Channel::Email, "We got your message.")
@@ -95,6 +111,21 @@ fn exhaust_memory() -> ! {
         // Writing every page makes the memory real, not just reserved. When the host
         // refuses `memory.grow`, the allocator fails and the plugin aborts (traps).
         let chunk = vec![0xA5u8; OOM_CHUNK];
+        hoard.push(black_box(chunk));
+    }
+}
+
+/// Allocates and touches memory until an allocation fails, without aborting: the
+/// plugin survives the refusal and goes on, so the host must report what ends the call
+/// (the deadline), not the refusal on the way.
+fn hoard_until_refused() -> Vec<Vec<u8>> {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::new();
+        if chunk.try_reserve_exact(OOM_CHUNK).is_err() || hoard.try_reserve(1).is_err() {
+            return hoard;
+        }
+        chunk.resize(OOM_CHUNK, 0xA5);
         hoard.push(black_box(chunk));
     }
 }

@@ -132,6 +132,53 @@ fn memory_growth_is_stopped_at_the_default_limit_too() {
 }
 
 #[test]
+fn the_memory_limit_counts_the_memories_of_all_instances_together() {
+    // Two core instances each grow their own memory by 80 MiB: each alone is under the
+    // 128 MiB default, both together are not.
+    let plugin = load("multi-memory", World::RoutingApplication);
+    let env = env();
+    for _ in 0..2 {
+        let err = route(&plugin, &env, &Limits::default(), "grow").unwrap_err();
+        assert_eq!(
+            err,
+            InvokeError::OutOfMemory {
+                limit: Limits::default().memory
+            }
+        );
+    }
+    // With room for both memories the plugin reaches its final trap instead.
+    let roomy = Limits {
+        memory: 200 << 20,
+        ..Limits::default()
+    };
+    let err = route(&plugin, &env, &roomy, "grow").unwrap_err();
+    assert_eq!(err.kind(), "trap", "{err}");
+    assert_serves_next(&hostile(), &env);
+}
+
+#[test]
+fn a_plugin_refused_memory_that_then_loops_is_reported_as_a_timeout() {
+    // The server's runtime meters no fuel, so the deadline is what ends the loop.
+    let plugin = server_runtime()
+        .load_as(&plugin_bytes("hostile"), World::RoutingApplication)
+        .unwrap();
+    let env = env();
+    let limits = Limits {
+        memory: 32 << 20,
+        deadline: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let err = route(&plugin, &env, &limits, "oom-then-loop").unwrap_err();
+    assert_eq!(
+        err,
+        InvokeError::Timeout {
+            deadline: Duration::from_millis(300)
+        }
+    );
+    assert_serves_next(&plugin, &env);
+}
+
+#[test]
 fn deep_recursion_overflows_the_stack() {
     let (plugin, env) = (hostile(), env());
     let err = route(&plugin, &env, &Limits::default(), "recurse").unwrap_err();

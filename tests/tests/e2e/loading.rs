@@ -1,7 +1,9 @@
 //! Loading components: each is recognised as its world, or refused with a message that
 //! says exactly what does not fit; compiled artifacts are cached by content hash.
 
-use switchyard::runtime::{CacheSource, EngineConfig, LoadError, Runtime, RuntimeConfig, World};
+use switchyard::runtime::{
+    CacheSource, EngineConfig, LoadError, MAX_COMPONENT_SIZE, Runtime, RuntimeConfig, World,
+};
 use switchyard_tests::{plugin_bytes, repo_root, runtime};
 
 #[test]
@@ -79,6 +81,43 @@ fn a_wasi_import_is_refused_naming_the_import() {
         }
         other => panic!("expected a forbidden import, got {other}"),
     }
+}
+
+#[test]
+fn a_wasi_import_or_a_missing_export_is_refused_before_compiling() {
+    // Compiling writes the artifact to the cache directory, so an empty directory
+    // afterwards shows that Cranelift never saw these components.
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.path().to_path_buf()),
+        engine: EngineConfig {
+            pooling: false,
+            ..EngineConfig::default()
+        },
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let wasi = runtime.load(&plugin_bytes("forbidden-import")).unwrap_err();
+    assert!(matches!(wasi, LoadError::ForbiddenImport { .. }), "{wasi}");
+    let world = runtime
+        .load_as(&plugin_bytes("cas-processor"), World::RoutingApplication)
+        .unwrap_err();
+    assert!(matches!(world, LoadError::WrongWorld { .. }), "{world}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A component that fits is compiled and cached as before.
+    runtime.load(&plugin_bytes("keyword-router")).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_component_over_the_size_limit_is_refused_before_compiling() {
+    let mut bytes = plugin_bytes("keyword-router");
+    bytes.resize(MAX_COMPONENT_SIZE + 1, 0);
+    let err = runtime().load(&bytes).unwrap_err();
+    assert!(
+        matches!(err, LoadError::TooLarge { max, .. } if max == MAX_COMPONENT_SIZE),
+        "{err}"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::acd_groups::{FieldError, validate_name};
 pub use plugins::{ActivePlugin, PluginVersion, activates_on_upload};
 pub use recipient::Recipient;
-use switchyard_runtime::{Limits, Settings};
+use switchyard_runtime::{Limits, MAX_DEADLINE, Settings};
 
 /// Longest incoming SMS subject, in characters: it labels the media event in an agent's
 /// list, where a line is what fits.
@@ -92,6 +92,13 @@ impl PluginLimits {
     /// could accept.
     pub fn resolve(&self, defaults: Limits) -> Result<Limits, FieldError> {
         let field = "plugin_limits";
+        let max_deadline_ms = MAX_DEADLINE.as_millis() as u64;
+        if self.deadline_ms.is_some_and(|ms| ms > max_deadline_ms) {
+            return Err(FieldError::new(
+                "plugin_limits.deadline_ms",
+                format!("deadline_ms may be at most {max_deadline_ms} (ms)"),
+            ));
+        }
         let memory = match self.memory_mib {
             Some(mib) => mib
                 .checked_mul(1 << 20)
@@ -442,6 +449,26 @@ mod tests {
             ..Default::default()
         };
         assert!(memory.resolve(defaults).is_err());
+    }
+
+    #[test]
+    fn a_deadline_override_above_the_maximum_is_refused_naming_field_and_max() {
+        let at = |ms| PluginLimits {
+            deadline_ms: Some(ms),
+            ..Default::default()
+        };
+        let max = MAX_DEADLINE.as_millis() as u64;
+        assert_eq!(
+            at(max).resolve(Limits::default()).unwrap().deadline,
+            MAX_DEADLINE
+        );
+        let error = at(max + 1).resolve(Limits::default()).unwrap_err();
+        assert_eq!(error.field, "plugin_limits.deadline_ms");
+        assert!(
+            error.message.contains(&max.to_string()),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

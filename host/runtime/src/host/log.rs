@@ -66,21 +66,33 @@ impl log::Host for HostContext {
     }
 }
 
-/// `text` with control characters (newlines, escapes) written as `\n`, `\u{1b}`, ...
+/// `text` with everything that could break or disguise a log line written as an
+/// escape (`\n`, `\u{1b}`, `\u{2028}`, ...): control characters (newlines, carriage
+/// returns, the ESC of terminal sequences, C1 controls), the Unicode line and paragraph
+/// separators some viewers break lines at, and the bidirectional overrides that make
+/// text display in another order than it is written.
 fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_escape) {
         return text.into();
     }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
@@ -103,7 +115,19 @@ mod tests {
     #[test]
     fn control_characters_cannot_start_a_new_log_line() {
         assert_eq!(one_line("a\nforged"), "a\\nforged");
-        assert_eq!(one_line("plain"), "plain");
+        assert_eq!(one_line("a\r\nb"), "a\\r\\nb");
+        assert_eq!(one_line("plain, café"), "plain, café");
+    }
+
+    #[test]
+    fn terminal_escapes_separators_and_bidi_overrides_are_escaped() {
+        assert_eq!(one_line("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(one_line("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(one_line("a\u{2028}b\u{2029}c"), "a\\u{2028}b\\u{2029}c");
+        assert_eq!(one_line("x\u{202e}gnp.exe"), "x\\u{202e}gnp.exe");
+        for c in one_line("\n\r\u{1b}\u{7f}\u{85}\u{2028}\u{2066}").chars() {
+            assert!(c.is_ascii_graphic(), "{c:?} left unescaped");
+        }
     }
 
     #[test]

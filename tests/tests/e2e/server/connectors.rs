@@ -3,6 +3,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use switchyard::runtime::MAX_DEADLINE;
 use switchyard_tests::{TestApp, spawn_app};
 
 use super::assert_error;
@@ -340,6 +341,50 @@ async fn groups_must_exist_and_fit_the_routing_type() {
     )
     .await;
     assert_eq!(connector["fallback_acd_group"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_deadline_override_above_the_maximum_is_refused_naming_field_and_maximum() {
+    let app = spawn_app().await;
+    let max = MAX_DEADLINE.as_millis() as u64;
+    let body = |deadline_ms: u64| {
+        json!({ "name": "slow", "recipient": "+4930123456",
+                "routing_type": "routing_application",
+                "plugin_limits": { "deadline_ms": deadline_ms } })
+    };
+    let response = create(&app, body(max + 1)).await;
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_field", "{error}");
+    assert_eq!(
+        error["error"]["field"], "plugin_limits.deadline_ms",
+        "{error}"
+    );
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&max.to_string()), "{message}");
+    assert!(list(&app).await.is_empty());
+
+    // The maximum itself is allowed, and kept.
+    let connector = created(&app, body(max)).await;
+    assert_eq!(connector["plugin_limits"], json!({ "deadline_ms": max }));
+    // A PATCH cannot go past it either.
+    let path = format!("/api/v1/connectors/sms/{}", connector["id"]);
+    let message = assert_error(
+        send(
+            &app,
+            Method::PATCH,
+            &path,
+            json!({ "plugin_limits": { "deadline_ms": max * 10 } }),
+        )
+        .await,
+        422,
+        "invalid_field",
+    )
+    .await;
+    assert!(
+        message.starts_with("plugin_limits.deadline_ms: "),
+        "{message}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchyard_tests::{TEST_ADMIN_TOKEN, TestDatabase, plugin_bytes};
+use switchyard_tests::{TEST_ADMIN_TOKEN, TestDatabase, eventually, plugin_bytes};
 
 use super::process::Server;
 
@@ -217,5 +217,86 @@ async fn an_unknown_log_format_stops_the_server_with_the_reason() {
             .any(|l| l.contains("SWITCHYARD_LOG_FORMAT=xml")),
         "{stderr:#?}"
     );
+    drop(db);
+}
+
+#[tokio::test]
+async fn plugin_log_text_cannot_forge_lines_or_send_terminal_escapes() {
+    let db = TestDatabase::new().await;
+    // Text format, stderr a pipe (not a terminal): no colours either.
+    let mut server = Server::start_with_env(&db.url, TEST_ADMIN_TOKEN, &[("RUST_LOG", "info")]);
+    let address = server.wait_for("switchyard: listening on ");
+    let group = admin(
+        &address,
+        Method::POST,
+        "/api/v1/acd-groups",
+        Some(json!({ "name": "ok" })),
+    )
+    .await;
+    let connector = admin(
+        &address,
+        Method::POST,
+        "/api/v1/connectors/sms",
+        Some(
+            json!({ "name": "hostile", "recipient": RECIPIENT, "require_token": false,
+                     "routing_type": "routing_application", "fallback_acd_group": group["id"] }),
+        ),
+    )
+    .await;
+    let uploaded = reqwest::Client::new()
+        .post(format!(
+            "{address}/api/v1/connectors/sms/{}/plugins",
+            connector["id"]
+        ))
+        .bearer_auth(TEST_ADMIN_TOKEN)
+        .header("content-type", "application/wasm")
+        .body(plugin_bytes("hostile"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let posted: Value = inbound(&address, "", "log-forgery", "f-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = posted["id"].as_i64().unwrap();
+    let path = format!("/api/v1/messages/{id}");
+    let message = eventually("the message routed", Duration::from_secs(30), || async {
+        let message = admin(&address, Method::GET, &path, None).await;
+        (message["state"] != "received").then_some(message)
+    })
+    .await;
+    assert_eq!(message["state"], "routed", "{message}");
+    // The routing record keeps what the plugin wrote, unescaped.
+    let logged = message["routing"]["logs"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no plugin log in {message}"));
+    assert!(
+        logged.contains("\nFORGED-LINE") && logged.contains('\u{1b}'),
+        "{logged}"
+    );
+    // The server's own log line shows it, escaped; wait for it before stopping.
+    server.wait_for_line_with("FORGED-SEPARATOR");
+
+    let (exit, stderr) = server.terminate();
+    assert!(exit.success(), "{exit:?}: {stderr:#?}");
+    let plugin_lines: Vec<&String> = stderr.iter().filter(|l| l.contains("FORGED")).collect();
+    for line in &stderr {
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\r') && !line.contains('\u{2028}'),
+            "a raw escape, carriage return or separator reached the log: {line:?}"
+        );
+        assert!(
+            !line.trim_start().starts_with("FORGED"),
+            "a plugin started a log line of its own: {line:?}"
+        );
+    }
+    for line in plugin_lines {
+        assert!(line.contains("innocent\\nFORGED-LINE"), "{line:?}");
+        assert!(line.contains("\\u{1b}[31m"), "{line:?}");
+    }
     drop(db);
 }
