@@ -225,12 +225,8 @@ impl Plugin {
         let Pre::Routing(pre) = &self.pre else {
             return Err(self.wrong_kind(World::RoutingApplication));
         };
-        invoke!(pre, env, limits, log, |bindings, store| bindings.call_route(
-            store,
-            message,
-            connector,
-            conversation
-        ))
+        invoke!(pre, env, limits, log, |bindings, store| bindings
+            .call_route(store, message, connector, conversation))
     }
 
     /// Asks an external system to process a queue entry.
@@ -243,8 +239,9 @@ impl Plugin {
         let Pre::External(pre) = &self.pre else {
             return Err(self.wrong_kind(World::ExternalSystem));
         };
-        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| bindings
-            .call_process(store, entry))
+        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| {
+            bindings.call_process(store, entry)
+        })
     }
 
     /// Asks a gateway for the HTTP request that sends `entry`. The inner `Err` is the
@@ -258,8 +255,9 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| bindings
-            .call_build_request(store, entry))
+        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| {
+            bindings.call_build_request(store, entry)
+        })
     }
 
     /// Asks a gateway what the response to its request means.
@@ -273,8 +271,9 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| bindings
-            .call_parse_response(store, entry, response))
+        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| {
+            bindings.call_parse_response(store, entry, response)
+        })
     }
 
     fn wrong_kind(&self, wanted: World) -> InvokeError {

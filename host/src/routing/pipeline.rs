@@ -20,9 +20,7 @@ use tracing::field::Empty;
 use crate::agents::Offering;
 use crate::domain::connectors::{RoutingType, SmsConnector};
 use crate::domain::conversations::Conversation;
-use crate::domain::routing::outcome::{
-    self, Groups, PendingMessage, PluginRef, Routed, kv_scope,
-};
+use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, Routed, kv_scope};
 use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::metrics::Metrics;
 use crate::routing::env::{BatchKv, ChannelStaffing, DbStaffing, LogQuotas};

@@ -706,8 +706,7 @@ pub(super) async fn write_kv(
             .await?;
         // One statement per chunk of upserts, not one per key: routers such as the
         // keyword router write a key for nearly every message.
-        let (sets, deletes): (Vec<_>, Vec<_>) =
-            changes.into_iter().partition(|(_, v)| v.is_some());
+        let (sets, deletes): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, v)| v.is_some());
         for chunk in sets.chunks(ROWS_PER_STATEMENT) {
             let mut q = query(format!(
                 "INSERT INTO plugin_kv (scope, key, value, size, updated_at) VALUES {} \

@@ -679,7 +679,10 @@ impl Store {
             // Past the quota the plugin's writes are dropped and the entry's outcome
             // stands, as for routing; the server log names the scope.
             for scope in write_kv(&mut tx, Style::of(self.backend), &[kv], now).await? {
-                tracing::warn!(scope, "kv changes not stored: the scope's kv quota is used up");
+                tracing::warn!(
+                    scope,
+                    "kv changes not stored: the scope's kv quota is used up"
+                );
             }
         }
         tx.commit().await?;

@@ -155,7 +155,11 @@ mod tests {
         let many: Vec<String> = (0..500).map(|i| format!("t{i}")).collect();
         let (full, refused) = after.with_refused(None, &many);
         assert_eq!(full.tags.len(), MAX_CONVERSATION_TAGS);
-        assert_eq!(refused.len(), 500 + 2 - MAX_CONVERSATION_TAGS, "every one named");
+        assert_eq!(
+            refused.len(),
+            500 + 2 - MAX_CONVERSATION_TAGS,
+            "every one named"
+        );
         assert_eq!(refused[0], format!("t{}", MAX_CONVERSATION_TAGS - 2));
     }
 }

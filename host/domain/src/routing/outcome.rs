@@ -509,8 +509,8 @@ fn fail_with(
         return Routed {
             message_id: message.id,
             contact: message.sender.clone(),
-        connector_id: message.connector_id,
-        wrote_kv: false,
+            connector_id: message.connector_id,
+            wrote_kv: false,
             state: MessageState::Rejected,
             detail: format!(
                 "unroutable: the routing application failed ({kind}: {error}) and the connector \

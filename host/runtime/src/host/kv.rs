@@ -226,18 +226,17 @@ impl HostContext {
             bytes: new.bytes - pending.bytes,
         };
         if delta.keys > 0 || delta.bytes > 0 {
-            let base = match self.kv_usage {
-                Some(usage) => usage,
-                None => {
-                    let usage = self
-                        .env
-                        .kv
-                        .usage(&self.env.kv_scope)
-                        .await
-                        .map_err(|e| wasmtime::format_err!("kv store unavailable: {e:#}"))?;
-                    *self.kv_usage.insert(usage)
-                }
-            };
+            let base =
+                match self.kv_usage {
+                    Some(usage) => usage,
+                    None => {
+                        let usage =
+                            self.env.kv.usage(&self.env.kv_scope).await.map_err(|e| {
+                                wasmtime::format_err!("kv store unavailable: {e:#}")
+                            })?;
+                        *self.kv_usage.insert(usage)
+                    }
+                };
             let before = base + self.kv_writes.1;
             if before.breaks(before + delta, KV_QUOTA) {
                 return Ok(Err(kv::KvError::QuotaExceeded));
@@ -317,7 +316,10 @@ mod tests {
         let at = |keys, bytes| KvUsage { keys, bytes };
         let full = at(KV_QUOTA.keys, 100);
         assert!(full.breaks(at(KV_QUOTA.keys + 1, 120), KV_QUOTA));
-        assert!(!full.breaks(at(KV_QUOTA.keys, 120), KV_QUOTA), "a replaced value");
+        assert!(
+            !full.breaks(at(KV_QUOTA.keys, 120), KV_QUOTA),
+            "a replaced value"
+        );
         let over = at(KV_QUOTA.keys + 5, KV_QUOTA.bytes + 9);
         assert!(!over.breaks(at(KV_QUOTA.keys + 4, KV_QUOTA.bytes), KV_QUOTA));
         assert!(at(0, KV_QUOTA.bytes).breaks(at(1, KV_QUOTA.bytes + 1), KV_QUOTA));

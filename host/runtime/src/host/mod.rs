@@ -19,8 +19,8 @@ pub use kv::{
     KV_QUOTA, KvChanges, KvStore, KvUsage, MAX_KEY_LEN, MAX_VALUE_LEN, MAX_WRITES, MemoryKv,
 };
 pub use log::{
-    CallLog, LOG_BYTES_PER_MINUTE, LOG_LINES_PER_MINUTE, LogLevel, LogLine, LogQuota,
-    MAX_LOG_LINE, MAX_LOG_LINES,
+    CallLog, LOG_BYTES_PER_MINUTE, LOG_LINES_PER_MINUTE, LogLevel, LogLine, LogQuota, MAX_LOG_LINE,
+    MAX_LOG_LINES,
 };
 
 pub use clock::now_ms;

@@ -57,7 +57,13 @@ async fn kv_writes_past_the_connectors_quota_are_refused_with_quota_exceeded() {
     // third message is refused part way, counting what the first two stored.
     let mut written = Vec::new();
     for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
-        let message = route(&app, &connector, &format!("kv-fill {name}"), &format!("f{i}")).await;
+        let message = route(
+            &app,
+            &connector,
+            &format!("kv-fill {name}"),
+            &format!("f{i}"),
+        )
+        .await;
         assert_eq!(message["routing"]["outcome"], "acd_group", "{message}");
         let data = user_data(&app, &message).await;
         written.push((
@@ -67,12 +73,18 @@ async fn kv_writes_past_the_connectors_quota_are_refused_with_quota_exceeded() {
     }
     assert_eq!(written[0], (100, "none".to_owned()));
     assert_eq!(written[1], (100, "none".to_owned()));
-    assert_eq!(written[2].1, "QuotaExceeded", "{written:?}");
+    assert_eq!(written[2].1, "KvError::QuotaExceeded", "{written:?}");
     assert!((50..65).contains(&written[2].0), "{written:?}");
-    assert_eq!(written[3], (0, "QuotaExceeded".to_owned()), "{written:?}");
+    assert_eq!(
+        written[3],
+        (0, "KvError::QuotaExceeded".to_owned()),
+        "{written:?}"
+    );
     // What was accepted was stored, and nothing more.
     let stored = app
-        .edit_database("UPDATE plugin_kv SET updated_at = updated_at WHERE scope LIKE 'connector:%'")
+        .edit_database(
+            "UPDATE plugin_kv SET updated_at = updated_at WHERE scope LIKE 'connector:%'",
+        )
         .await;
     assert_eq!(stored, 200 + u64::from(written[2].0));
 
@@ -90,16 +102,26 @@ async fn bad_kv_keys_are_answered_the_same_on_every_backend() {
     let connector = setup(&app).await;
     let message = route(&app, &connector, "kv-bad-keys", "k1").await;
     let record = &message["routing"];
-    assert_eq!(record["outcome"], "acd_group", "no trap, no fallback: {record}");
+    assert_eq!(
+        record["outcome"], "acd_group",
+        "no trap, no fallback: {record}"
+    );
     let data = user_data(&app, &message).await;
     assert_eq!(data["get"], "none,none,none");
-    assert_eq!(data["set"], "InvalidKey,InvalidKey,InvalidKey");
-    assert_eq!(data["delete"], "InvalidKey,InvalidKey,InvalidKey");
-    let noted = record["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|line| line["message"].as_str().unwrap().starts_with("9 kv calls named an invalid key"));
+    assert_eq!(
+        data["set"],
+        "KvError::InvalidKey,KvError::InvalidKey,KvError::InvalidKey"
+    );
+    assert_eq!(
+        data["delete"],
+        "KvError::InvalidKey,KvError::InvalidKey,KvError::InvalidKey"
+    );
+    let noted = record["logs"].as_array().unwrap().iter().any(|line| {
+        line["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("9 kv calls named an invalid key")
+    });
     assert!(noted, "{record}");
 }
 
@@ -136,7 +158,12 @@ async fn log_lines_past_the_plugins_quota_per_minute_are_dropped_and_counted() {
             .count();
     }
     assert_eq!(kept, 256, "lines kept");
-    let note = last["routing"]["logs"].as_array().unwrap().last().unwrap().clone();
+    let note = last["routing"]["logs"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(note["level"], "warn");
     assert!(
         note["message"]
@@ -148,7 +175,7 @@ async fn log_lines_past_the_plugins_quota_per_minute_are_dropped_and_counted() {
     let metrics = scrape(&app).await;
     let dropped = metrics.value(
         "switchyard_plugin_log_lines_dropped_total",
-        &[("world", "routing_application")],
+        &[("world", "routing-application")],
     );
     assert_eq!(dropped as usize, 400 - kept);
 }
