@@ -142,7 +142,10 @@ impl Staffing for ChannelStaffing {
 /// plugin using up its quota leaves every other's alone. Counted in memory: a node
 /// restarting starts a fresh minute.
 #[derive(Clone, Default)]
-pub struct LogQuotas(Arc<Mutex<HashMap<(i64, i64), Arc<LogQuota>>>>);
+pub struct LogQuotas(Arc<Mutex<HashMap<PluginVersion, Arc<LogQuota>>>>);
+
+/// A connector's id and a version of its routing application.
+type PluginVersion = (i64, i64);
 
 impl LogQuotas {
     /// The quota of version `version` on connector `connector`.
