@@ -3,7 +3,9 @@
 //! backends whatever keys it sends; a failed invocation keeps its log lines.
 
 use serde_json::{Value, json};
-use switchyard_tests::TestApp;
+use switchyard::runtime::host::{KV_QUOTA, KvChanges, KvUsage};
+use switchyard::store::Store;
+use switchyard_tests::{TestApp, TestDatabase};
 
 use super::connectors::{created, group};
 use super::inbound::{accepted, interaction_of, routed, token, upload};
@@ -211,4 +213,56 @@ async fn each_connector_has_its_own_conversation_with_a_contact() {
     assert_eq!(user_data(&app, &message).await["had"], "5", "{message}");
     let message = route(&app, &a, "tags a4 1", "a4").await;
     assert_eq!(user_data(&app, &message).await["had"], "100", "{message}");
+}
+
+/// The store checks the quota again when it commits (an invocation on another node may
+/// have filled the scope since this one read its usage): changes that would pass it are
+/// not stored, changes that shrink a full scope are.
+#[tokio::test]
+async fn the_store_refuses_kv_changes_past_the_quota_at_commit() {
+    let db = TestDatabase::new().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let scope = "connector:1";
+    let change = |key: &str, value: Option<&str>| {
+        let mut changes = KvChanges::default();
+        changes.0.insert(key.to_owned(), value.map(str::to_owned));
+        vec![(scope.to_owned(), changes)]
+    };
+    store
+        .apply_routing(&[], &change("a", Some("12345")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.kv_usage(scope).await.unwrap(),
+        KvUsage { keys: 1, bytes: 6 }
+    );
+    // Exactly full: allowed.
+    let big = "x".repeat((KV_QUOTA.bytes - 6 - 3) as usize);
+    store
+        .apply_routing(&[], &change("big", Some(&big)))
+        .await
+        .unwrap();
+    let full = KvUsage {
+        keys: 2,
+        bytes: KV_QUOTA.bytes,
+    };
+    assert_eq!(store.kv_usage(scope).await.unwrap(), full);
+    // One more byte is not stored, and the usage is unchanged.
+    store
+        .apply_routing(&[], &change("c", Some("v")))
+        .await
+        .unwrap();
+    assert_eq!(store.kv_get(scope, "c").await.unwrap(), None);
+    assert_eq!(store.kv_usage(scope).await.unwrap(), full);
+    // Replacing a value by a shorter one, or removing a key, is always allowed.
+    store.apply_routing(&[], &change("a", None)).await.unwrap();
+    assert_eq!(store.kv_get(scope, "a").await.unwrap(), None);
+    assert_eq!(
+        store.kv_usage(scope).await.unwrap(),
+        KvUsage {
+            keys: 1,
+            bytes: KV_QUOTA.bytes - 6
+        }
+    );
 }
