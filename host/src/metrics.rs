@@ -55,6 +55,7 @@ struct Inner {
     routing_running: Gauge,
     plugin_invocations: Family<Labels<3>, Counter>,
     plugin_duration: Histograms<1>,
+    plugin_log_dropped: Family<Labels<1>, Counter>,
     queue_settled: Family<Labels<2>, Counter>,
     dispatch_send_duration: Histograms<1>,
     queue_entries: Family<Labels<1>, Gauge>,
@@ -133,6 +134,12 @@ impl Metrics {
             "switchyard_plugin_invocations",
             "Plugin invocations, by world, outcome (ok, error) and error kind (none when ok)",
             plugin_invocations.clone(),
+        );
+        let plugin_log_dropped = Family::default();
+        registry.register(
+            "switchyard_plugin_log_lines_dropped",
+            "Plugin log lines dropped because the plugin's per-minute log quota was used up, by world",
+            plugin_log_dropped.clone(),
         );
         let plugin_duration: Histograms<1> = Family::new_with_constructor(latency_histogram);
         registry.register(
@@ -231,6 +238,7 @@ impl Metrics {
                 routing_running,
                 plugin_invocations,
                 plugin_duration,
+                plugin_log_dropped,
                 queue_settled,
                 dispatch_send_duration,
                 queue_entries,
@@ -336,6 +344,16 @@ impl Metrics {
             .plugin_duration
             .get_or_create(&[("world", world.name())])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// An invocation of a `world` plugin lost `lines` log lines to its log quota.
+    pub fn log_lines_dropped(&self, world: World, lines: usize) {
+        if lines > 0 {
+            self.inner
+                .plugin_log_dropped
+                .get_or_create(&[("world", world.name())])
+                .inc_by(lines as u64);
+        }
     }
 
     /// Runs one plugin invocation inside `span` (so what the plugin logs carries the

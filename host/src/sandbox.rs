@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use switchyard_runtime::host::CallLog;
 use switchyard_runtime::wit;
 use switchyard_runtime::{HostEnv, Invocation, InvokeError, Limits, Plugin};
 
@@ -251,14 +252,29 @@ pub async fn route(
     connector: &ConnectorContext,
     conversation: &Conversation,
 ) -> Result<Invocation<Decision>, InvokeError> {
+    let log = CallLog::default();
+    route_logged(plugin, env, limits, &log, message, connector, conversation).await
+}
+
+/// [`route`], with the plugin's log quota in `log`, which also keeps the log lines of
+/// an invocation that fails (the sandbox's failures and decisions refused here alike).
+pub async fn route_logged(
+    plugin: &Plugin,
+    env: &HostEnv,
+    limits: &Limits,
+    log: &CallLog,
+    message: &InboundMessage,
+    connector: &ConnectorContext,
+    conversation: &Conversation,
+) -> Result<Invocation<Decision>, InvokeError> {
     let (message, conversation) = (self::message(message), self::conversation(conversation));
     let connector = self::connector(connector, env.settings.as_json());
     bounded(
         limits,
-        plugin.route(env, limits, &message, &connector, &conversation),
+        plugin.route(env, limits, log, &message, &connector, &conversation),
     )
     .await?
-    .try_map(|d| decision(d).map_err(|e| e.to_string()))
+    .try_map_logged(|d| decision(d).map_err(|e| e.to_string()), log)
 }
 
 /// Asks an external system to process a queue entry.

@@ -119,6 +119,7 @@ impl Application {
             limits: config.plugin_limits,
             metrics: metrics.clone(),
             offering: offering.clone(),
+            log_quotas: Default::default(),
         });
         let queue_worker = config
             .queue_worker

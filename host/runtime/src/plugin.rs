@@ -8,7 +8,7 @@ use wasmtime::{Engine, Trap, UpdateDeadline};
 
 use super::bindings::{ExternalSystemPre, GatewayPre, RoutingApplicationPre};
 use super::cache::{CacheSource, Compiled};
-use super::host::{HostContext, HostEnv, KvChanges, LogLine};
+use super::host::{CallLog, HostContext, HostEnv, KvChanges, LogLine};
 use super::limits::{Limiter, Refusal};
 use super::world::Shape;
 use super::{InvokeError, Limits, LoadError, World};
@@ -30,9 +30,10 @@ enum Pre {
 /// Runs one export of a typed pre-instance in a fresh store ([`Call`]): instantiates,
 /// calls, and turns whatever happened into a value or an [`InvokeError`].
 macro_rules! invoke {
-    ($pre:expr, $env:expr, $limits:expr, |$bindings:ident, $store:ident| $call:expr) => {{
+    ($pre:expr, $env:expr, $limits:expr, $log:expr, |$bindings:ident, $store:ident| $call:expr) => {{
         let pre = $pre;
-        let mut call = Call::start(pre.instance_pre(), $env, $limits);
+        let log: &CallLog = $log;
+        let mut call = Call::start(pre.instance_pre(), $env, $limits, log);
         let result = async {
             let $bindings = pre
                 .instantiate_async(&mut call.store)
@@ -42,7 +43,7 @@ macro_rules! invoke {
             $call.await.map_err(Phase::Call)
         }
         .await;
-        call.finish(result, $limits)
+        call.finish(result, $limits, log)
     }};
 }
 
@@ -89,6 +90,35 @@ impl<T> Invocation<T> {
             kv_changes: self.kv_changes,
             logs: self.logs,
         })
+    }
+
+    /// [`Self::try_map`], keeping the log lines in `log` when the value is refused, so
+    /// the record of the failure still has them.
+    pub fn try_map_logged<U>(
+        self,
+        convert: impl FnOnce(T) -> Result<U, String>,
+        log: &CallLog,
+    ) -> Result<Invocation<U>, InvokeError> {
+        let Self {
+            value,
+            fuel_used,
+            elapsed,
+            kv_changes,
+            logs,
+        } = self;
+        match convert(value) {
+            Ok(value) => Ok(Invocation {
+                value,
+                fuel_used,
+                elapsed,
+                kv_changes,
+                logs,
+            }),
+            Err(e) => {
+                log.keep(log.quota_dropped(), Some(logs));
+                Err(InvokeError::InvalidOutput(e))
+            }
+        }
     }
 
     /// Commits the invocation's kv writes to the environment's store.
@@ -158,11 +188,13 @@ impl Plugin {
     }
 
     /// Asks a routing application where `message` goes. The decision is returned as
-    /// the plugin gave it: the embedder checks it against its own rules.
+    /// the plugin gave it: the embedder checks it against its own rules. `log` holds
+    /// the plugin's log quota, and keeps the lines of a failed invocation.
     pub async fn route(
         &self,
         env: &HostEnv,
         limits: &Limits,
+        log: &CallLog,
         message: &wit::InboundMessage,
         connector: &wit::ConnectorContext,
         conversation: &wit::Conversation,
@@ -170,12 +202,8 @@ impl Plugin {
         let Pre::Routing(pre) = &self.pre else {
             return Err(self.wrong_kind(World::RoutingApplication));
         };
-        invoke!(pre, env, limits, |bindings, store| bindings.call_route(
-            store,
-            message,
-            connector,
-            conversation
-        ))
+        invoke!(pre, env, limits, log, |bindings, store| bindings
+            .call_route(store, message, connector, conversation))
     }
 
     /// Asks an external system to process a queue entry.
@@ -188,8 +216,9 @@ impl Plugin {
         let Pre::External(pre) = &self.pre else {
             return Err(self.wrong_kind(World::ExternalSystem));
         };
-        invoke!(pre, env, limits, |bindings, store| bindings
-            .call_process(store, entry))
+        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| {
+            bindings.call_process(store, entry)
+        })
     }
 
     /// Asks a gateway for the HTTP request that sends `entry`. The inner `Err` is the
@@ -203,8 +232,9 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        invoke!(pre, env, limits, |bindings, store| bindings
-            .call_build_request(store, entry))
+        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| {
+            bindings.call_build_request(store, entry)
+        })
     }
 
     /// Asks a gateway what the response to its request means.
@@ -218,8 +248,9 @@ impl Plugin {
         let Pre::Gateway(pre) = &self.pre else {
             return Err(self.wrong_kind(World::Gateway));
         };
-        invoke!(pre, env, limits, |bindings, store| bindings
-            .call_parse_response(store, entry, response))
+        invoke!(pre, env, limits, &CallLog::default(), |bindings, store| {
+            bindings.call_parse_response(store, entry, response)
+        })
     }
 
     fn wrong_kind(&self, wanted: World) -> InvokeError {
@@ -239,10 +270,10 @@ struct Call {
 }
 
 impl Call {
-    fn start(pre: &InstancePre<Store>, env: &HostEnv, limits: &Limits) -> Self {
+    fn start(pre: &InstancePre<Store>, env: &HostEnv, limits: &Limits, log: &CallLog) -> Self {
         let started = Instant::now();
         let data = Store {
-            host: HostContext::new(env.clone(), super::host::now_ms()),
+            host: HostContext::new(env.clone(), super::host::now_ms(), log.quota()),
             limiter: Limiter::new(limits),
         };
         let mut store = wasmtime::Store::new(pre.engine(), data);
@@ -271,6 +302,7 @@ impl Call {
         self,
         result: Result<T, Phase>,
         limits: &Limits,
+        log: &CallLog,
     ) -> Result<Invocation<T>, InvokeError> {
         let fuel_used = self
             .metering
@@ -282,18 +314,24 @@ impl Call {
             elapsed_us = elapsed.as_micros() as u64,
             "plugin call finished"
         );
+        let produced = data.host.finish();
         match result {
             Ok(value) => {
-                let (kv_changes, logs) = data.host.finish();
+                log.keep(produced.quota_dropped, None);
                 Ok(Invocation {
                     value,
                     fuel_used,
                     elapsed,
-                    kv_changes,
-                    logs,
+                    kv_changes: produced.kv_changes,
+                    logs: produced.logs,
                 })
             }
-            Err(phase) => Err(classify(phase, &data.limiter, limits)),
+            Err(phase) => {
+                // The lines that explain a failure are kept for its record; its kv
+                // writes are dropped with it.
+                log.keep(produced.quota_dropped, Some(produced.logs));
+                Err(classify(phase, &data.limiter, limits))
+            }
         }
     }
 }

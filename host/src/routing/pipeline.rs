@@ -18,15 +18,14 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::agents::Offering;
-use crate::domain::channel::Channel;
 use crate::domain::connectors::{RoutingType, SmsConnector};
 use crate::domain::conversations::Conversation;
-use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, Routed};
+use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, Routed, kv_scope};
 use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::metrics::Metrics;
-use crate::routing::env::{BatchKv, ChannelStaffing, DbStaffing};
+use crate::routing::env::{BatchKv, ChannelStaffing, DbStaffing, LogQuotas};
 use crate::routing::lanes::{Lanes, Ticket};
-use crate::runtime::host::KvChanges;
+use crate::runtime::host::{CallLog, KvChanges};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
 use crate::sandbox;
 use crate::store::messages::{NewInbound, Stored};
@@ -121,6 +120,8 @@ pub struct RouterContext {
     pub metrics: Metrics,
     /// Woken when routing put interactions in queues, to offer them to agents.
     pub offering: Offering,
+    /// The routing applications' log quotas on this node.
+    pub log_quotas: LogQuotas,
 }
 
 /// Starts the ingest writer, the router and the scanner.
@@ -365,8 +366,18 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         };
         routes.insert(id, route);
     }
-    let senders: Vec<&str> = messages.iter().map(|m| m.sender.as_str()).collect();
-    let conversations = store.conversations(Channel::Sms, &senders).await?;
+    // A conversation is a contact's on one connector: read per connector of the batch.
+    let mut conversations = HashMap::new();
+    for connector in routes.keys() {
+        let senders: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.connector_id == Some(*connector))
+            .map(|m| m.sender.as_str())
+            .collect();
+        for (contact, conversation) in store.conversations(*connector, &senders).await? {
+            conversations.insert((*connector, contact), conversation);
+        }
+    }
 
     let kv = Arc::new(BatchKv::new(store.clone()));
     let staffing = Arc::new(DbStaffing::new(store.clone()));
@@ -379,7 +390,7 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         conversations,
         kv,
         staffing,
-        &context.metrics,
+        context,
     )
     .await;
     if outcomes.iter().any(|o| !o.asked_replies.is_empty()) {
@@ -488,11 +499,12 @@ async fn decide_all(
     messages: &[PendingMessage],
     routes: &HashMap<i64, Option<Route>>,
     groups: &Groups,
-    mut conversations: HashMap<String, Conversation>,
+    mut conversations: HashMap<(i64, String), Conversation>,
     kv: Arc<BatchKv>,
     staffing: Arc<DbStaffing>,
-    metrics: &Metrics,
+    router: &RouterContext,
 ) -> (Vec<Routed>, Vec<(String, KvChanges)>) {
+    let (metrics, log_quotas) = (&router.metrics, &router.log_quotas);
     let mut outcomes = Vec::with_capacity(messages.len());
     let mut kv_changes = Vec::new();
     for message in messages {
@@ -500,8 +512,10 @@ async fn decide_all(
             .connector_id
             .and_then(|id| routes.get(&id))
             .and_then(Option::as_ref);
-        let conversation = conversations
-            .get(&message.sender)
+        let conversation_key = message.connector_id.map(|id| (id, message.sender.clone()));
+        let conversation = conversation_key
+            .as_ref()
+            .and_then(|key| conversations.get(key))
             .cloned()
             .unwrap_or_default();
         let routed = match route {
@@ -543,7 +557,7 @@ async fn decide_all(
                         let env = HostEnv {
                             settings: settings.clone(),
                             kv: kv.clone(),
-                            kv_scope: format!("connector:{}", connector.id),
+                            kv_scope: kv_scope(connector.id),
                             staffing: Arc::new(ChannelStaffing {
                                 staffing: staffing.clone(),
                                 channel: message.channel,
@@ -581,18 +595,23 @@ async fn decide_all(
                             outcome = Empty,
                             error_kind = Empty,
                         );
-                        let call = sandbox::route(
+                        let log =
+                            CallLog::with_quota(log_quotas.of(connector.id, reference.version));
+                        let call = sandbox::route_logged(
                             plugin,
                             &env,
                             &route.limits,
+                            &log,
                             &inbound,
                             &context,
                             &conversation,
                         );
-                        match metrics.invoke(World::RoutingApplication, &span, call).await {
+                        let result = metrics.invoke(World::RoutingApplication, &span, call).await;
+                        metrics.log_lines_dropped(World::RoutingApplication, log.quota_dropped());
+                        match result {
                             Ok(mut invocation) => {
                                 let changes = std::mem::take(&mut invocation.kv_changes);
-                                let routed = outcome::decided(
+                                let mut routed = outcome::decided(
                                     message,
                                     connector,
                                     reference,
@@ -605,6 +624,7 @@ async fn decide_all(
                                 if routed.record.error.is_none() && !changes.is_empty() {
                                     let _ = env.kv.commit(&env.kv_scope, &changes);
                                     kv_changes.push((env.kv_scope.clone(), changes));
+                                    routed.wrote_kv = true;
                                 }
                                 routed
                             }
@@ -621,6 +641,7 @@ async fn decide_all(
                                     connector,
                                     reference,
                                     &error,
+                                    log.take_failed_logs(),
                                     groups,
                                     conversation,
                                 )
@@ -630,8 +651,8 @@ async fn decide_all(
                 }
             }
         };
-        if let Some(conversation) = &routed.conversation {
-            conversations.insert(message.sender.clone(), conversation.clone());
+        if let (Some(conversation), Some(key)) = (&routed.conversation, conversation_key) {
+            conversations.insert(key, conversation.clone());
         }
         outcomes.push(routed);
     }

@@ -172,7 +172,7 @@ impl Store {
             .collect::<Result<_, StoreError>>()?;
         let record = sqlx::query(
             "SELECT routing_type, plugin_version, plugin_sha256, outcome, reason, decision, \
-             error_kind, error, logs, elapsed_us, routed_at FROM routing_records \
+             error_kind, error, warnings, logs, elapsed_us, routed_at FROM routing_records \
              WHERE message_id = $1",
         )
         .bind(id)
@@ -188,6 +188,8 @@ impl Store {
                 decision: json_column(&row, "decision")?,
                 error_kind: row.try_get("error_kind")?,
                 error: row.try_get("error")?,
+                warnings: serde_json::from_str(&row.try_get::<String, _>("warnings")?)
+                    .map_err(|e| StoreError::Corrupt(format!("routing_records.warnings: {e}")))?,
                 logs: json_column(&row, "logs")?.unwrap_or_default(),
                 elapsed_us: row.try_get("elapsed_us")?,
                 routed_at: row.try_get("routed_at")?,

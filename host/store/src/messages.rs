@@ -6,7 +6,7 @@
 //! every message that arrived while the previous commit ran, instead of one each.
 //! Multi-row statements keep the statement count per batch constant.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Row};
@@ -15,8 +15,8 @@ use super::{Store, StoreError, is_foreign_key_violation, now_ms};
 use switchyard_domain::channel::Channel;
 use switchyard_domain::connectors::inbound::InboundSms;
 use switchyard_domain::conversations::{Conversation, ConversationStatus};
-use switchyard_domain::routing::outcome::{MessageState, PendingMessage, Routed};
-use switchyard_runtime::host::KvChanges;
+use switchyard_domain::routing::outcome::{MessageState, PendingMessage, Routed, kv_scope};
+use switchyard_runtime::host::{KV_QUOTA, KvChanges, KvUsage};
 
 /// How long the node that stored (or claimed) a message owns its routing. Another
 /// node, or the same one after a restart, takes over messages whose lease ran out.
@@ -298,10 +298,11 @@ impl Store {
         Ok(())
     }
 
-    /// The conversations of `contacts` on `channel`; a contact without one is absent.
+    /// The conversations of `contacts` on connector `connector_id`; a contact without
+    /// one is absent.
     pub async fn conversations(
         &self,
-        channel: Channel,
+        connector_id: i64,
         contacts: &[&str],
     ) -> Result<HashMap<String, Conversation>, StoreError> {
         let style = Style::of(self.backend);
@@ -309,11 +310,11 @@ impl Store {
         for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
             let mut q = query(format!(
                 "SELECT contact, status, tags FROM conversations \
-                 WHERE channel = {} AND contact IN ({})",
+                 WHERE connector_id = {} AND contact IN ({})",
                 style.param(1),
                 list(style, 2, chunk.len())
             ))
-            .bind(channel.as_str());
+            .bind(connector_id);
             for contact in chunk {
                 q = q.bind(contact.to_string());
             }
@@ -333,6 +334,21 @@ impl Store {
             }
         }
         Ok(found)
+    }
+
+    /// What a plugin's kv scope holds, as its quota counts it.
+    pub async fn kv_usage(&self, scope: &str) -> Result<KvUsage, StoreError> {
+        let row = sqlx::query("SELECT keys, bytes FROM plugin_kv_usage WHERE scope = $1")
+            .bind(scope)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => KvUsage {
+                keys: row.try_get("keys")?,
+                bytes: row.try_get("bytes")?,
+            },
+            None => KvUsage::default(),
+        })
     }
 
     /// A plugin's stored kv value.
@@ -385,6 +401,9 @@ impl Store {
     /// records, interactions, queued replies, conversations, and the kv changes of the
     /// invocations that produced them. A message no longer `received` (another node
     /// routed it) is skipped with all its effects, so no message is routed twice.
+    /// Kv changes that would take a scope past its quota (checked here again, for
+    /// invocations that ran side by side) are not stored; the decisions stand, and
+    /// the records of the messages whose invocations wrote them say so.
     /// Returns the ids of the messages written.
     pub async fn apply_routing(
         &self,
@@ -398,6 +417,12 @@ impl Store {
         let written: Vec<&Routed> = outcomes
             .iter()
             .filter(|o| claimed.contains(&o.message_id))
+            .collect();
+        // The kv changes of a batch that lost a message to another node still apply:
+        // the invocations ran, and later messages of the batch saw their writes.
+        let refused: HashSet<String> = write_kv(&mut tx, style, kv, now)
+            .await?
+            .into_iter()
             .collect();
         for chunk in written.chunks(ROWS_PER_STATEMENT) {
             let mut q = query(format!(
@@ -415,12 +440,24 @@ impl Store {
 
             let mut q = query(format!(
                 "INSERT INTO routing_records (message_id, routing_type, plugin_version, \
-                 plugin_sha256, outcome, reason, decision, error_kind, error, logs, elapsed_us, \
-                 routed_at) VALUES {}",
-                placeholders(style, chunk.len(), 12)
+                 plugin_sha256, outcome, reason, decision, error_kind, error, warnings, logs, \
+                 elapsed_us, routed_at) VALUES {}",
+                placeholders(style, chunk.len(), 13)
             ));
             for o in chunk {
                 let r = &o.record;
+                let mut warnings = r.warnings.clone();
+                if o.wrote_kv
+                    && o.connector_id
+                        .is_some_and(|id| refused.contains(&kv_scope(id)))
+                {
+                    warnings.push(format!(
+                        "the kv changes were not stored: with those of invocations running \
+                         beside this one they would take the connector past its kv quota of \
+                         {} keys and {} bytes",
+                        KV_QUOTA.keys, KV_QUOTA.bytes
+                    ));
+                }
                 q = q
                     .bind(o.message_id)
                     .bind(r.routing_type.as_str())
@@ -431,6 +468,7 @@ impl Store {
                     .bind(r.decision.as_ref().map(|d| d.to_string()))
                     .bind(r.error_kind.clone())
                     .bind(r.error.clone())
+                    .bind(serde_json::to_string(&warnings).expect("warnings serialise"))
                     .bind(serde_json::to_string(&r.logs).expect("log lines serialise"))
                     .bind(r.elapsed_us)
                     .bind(now);
@@ -509,9 +547,6 @@ impl Store {
             }
         }
         write_conversations(&mut tx, style, &written, now).await?;
-        // The kv changes of a batch that lost a message to another node still apply:
-        // the invocations ran, and later messages of the batch saw their writes.
-        write_kv(&mut tx, style, kv, now).await?;
         tx.commit().await?;
         Ok(written.iter().map(|o| o.message_id).collect())
     }
@@ -553,7 +588,8 @@ async fn claim_for_write(
     Ok(claimed)
 }
 
-/// Upserts the last conversation state per contact among the written outcomes.
+/// Upserts the last conversation state per contact and connector among the written
+/// outcomes.
 async fn write_conversations(
     conn: &mut AnyConnection,
     style: Style,
@@ -561,25 +597,30 @@ async fn write_conversations(
     now: i64,
 ) -> Result<(), StoreError> {
     // Later outcomes of the same contact carry the state after the earlier ones.
-    let mut last: HashMap<&str, &Conversation> = HashMap::new();
+    let mut last: HashMap<(i64, &str), &Conversation> = HashMap::new();
     let mut order = Vec::new();
     for o in written {
-        if let Some(conversation) = &o.conversation
-            && last.insert(o.contact.as_str(), conversation).is_none()
+        if let (Some(conversation), Some(connector)) = (&o.conversation, o.connector_id)
+            && last
+                .insert((connector, o.contact.as_str()), conversation)
+                .is_none()
         {
-            order.push(o.contact.as_str());
+            order.push((connector, o.contact.as_str()));
         }
     }
     for chunk in order.chunks(ROWS_PER_STATEMENT) {
         let mut q = query(format!(
-            "INSERT INTO conversations (channel, contact, status, tags, created_at, updated_at) \
-             VALUES {} ON CONFLICT (channel, contact) DO UPDATE SET status = excluded.status, \
-             tags = excluded.tags, updated_at = excluded.updated_at",
-            placeholders(style, chunk.len(), 6)
+            "INSERT INTO conversations (connector_id, channel, contact, status, tags, \
+             created_at, updated_at) VALUES {} ON CONFLICT (connector_id, contact) DO UPDATE \
+             SET status = excluded.status, tags = excluded.tags, \
+             updated_at = excluded.updated_at",
+            placeholders(style, chunk.len(), 7)
         ));
-        for contact in chunk {
-            let c = last[contact];
+        for key in chunk {
+            let (connector, contact) = *key;
+            let c = last[key];
             q = q
+                .bind(connector)
                 .bind(Channel::Sms.as_str())
                 .bind(contact.to_string())
                 .bind(c.status.as_str())
@@ -592,46 +633,107 @@ async fn write_conversations(
     Ok(())
 }
 
+/// Stores kv changes per scope, keeping each scope's usage (`plugin_kv_usage`) and
+/// each entry's size with them. A scope whose changes would break [`KV_QUOTA`] (the
+/// invocation checked it, but another transaction may have written the scope since)
+/// gets none of them: returns those scopes.
 pub(super) async fn write_kv(
     conn: &mut AnyConnection,
     style: Style,
     kv: &[(String, KvChanges)],
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     // Merged first: a key set and then deleted in one batch ends deleted.
-    let mut merged: HashMap<(&str, &str), Option<&str>> = HashMap::new();
+    let mut scopes: BTreeMap<&str, BTreeMap<&str, Option<&str>>> = BTreeMap::new();
     for (scope, changes) in kv {
+        let merged = scopes.entry(scope.as_str()).or_default();
         for (key, value) in &changes.0 {
-            merged.insert((scope.as_str(), key.as_str()), value.as_deref());
+            merged.insert(key.as_str(), value.as_deref());
         }
     }
-    // One statement per chunk of upserts and of deletes, not one per key: routers such
-    // as the keyword router write a key for nearly every message.
-    let (sets, deletes): (Vec<_>, Vec<_>) = merged.into_iter().partition(|(_, v)| v.is_some());
-    for chunk in sets.chunks(ROWS_PER_STATEMENT) {
-        let mut q = query(format!(
-            "INSERT INTO plugin_kv (scope, key, value, updated_at) VALUES {} \
-             ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, \
-             updated_at = excluded.updated_at",
-            placeholders(style, chunk.len(), 4)
-        ));
-        for ((scope, key), value) in chunk {
-            q = q
-                .bind(scope.to_string())
-                .bind(key.to_string())
-                .bind(value.map(str::to_owned))
-                .bind(now);
+    let mut refused = Vec::new();
+    for (scope, changes) in scopes {
+        // The scope's usage row is written first: on PostgreSQL that locks it, so two
+        // transactions changing one scope check its quota one after the other (SQLite
+        // has one writer).
+        let row = sqlx::query(
+            "INSERT INTO plugin_kv_usage (scope, keys, bytes) VALUES ($1, 0, 0) \
+             ON CONFLICT (scope) DO UPDATE SET keys = plugin_kv_usage.keys \
+             RETURNING keys, bytes",
+        )
+        .bind(scope)
+        .fetch_one(&mut *conn)
+        .await?;
+        let before = KvUsage {
+            keys: row.try_get("keys")?,
+            bytes: row.try_get("bytes")?,
+        };
+        let keys: Vec<&str> = changes.keys().copied().collect();
+        let mut stored: HashMap<String, i64> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "SELECT key, size FROM plugin_kv WHERE scope = {} AND key IN ({})",
+                style.param(1),
+                list(style, 2, chunk.len())
+            ))
+            .bind(scope.to_owned());
+            for key in chunk {
+                q = q.bind(key.to_string());
+            }
+            for row in q.fetch_all(&mut *conn).await? {
+                stored.insert(row.try_get("key")?, row.try_get("size")?);
+            }
         }
-        q.execute(&mut *conn).await?;
-    }
-    for ((scope, key), _) in deletes {
-        sqlx::query("DELETE FROM plugin_kv WHERE scope = $1 AND key = $2")
+        let mut after = before;
+        for (key, value) in &changes {
+            if let Some(size) = stored.get(*key) {
+                after.keys -= 1;
+                after.bytes -= size;
+            }
+            if let Some(value) = value {
+                after = after + KvUsage::entry(key, value);
+            }
+        }
+        if before.breaks(after, KV_QUOTA) {
+            refused.push(scope.to_owned());
+            continue;
+        }
+        sqlx::query("UPDATE plugin_kv_usage SET keys = $1, bytes = $2 WHERE scope = $3")
+            .bind(after.keys)
+            .bind(after.bytes)
             .bind(scope)
-            .bind(key)
             .execute(&mut *conn)
             .await?;
+        // One statement per chunk of upserts, not one per key: routers such as the
+        // keyword router write a key for nearly every message.
+        let (sets, deletes): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(_, v)| v.is_some());
+        for chunk in sets.chunks(ROWS_PER_STATEMENT) {
+            let mut q = query(format!(
+                "INSERT INTO plugin_kv (scope, key, value, size, updated_at) VALUES {} \
+                 ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, \
+                 size = excluded.size, updated_at = excluded.updated_at",
+                placeholders(style, chunk.len(), 5)
+            ));
+            for (key, value) in chunk {
+                let value = value.unwrap_or_default();
+                q = q
+                    .bind(scope.to_owned())
+                    .bind(key.to_string())
+                    .bind(value.to_owned())
+                    .bind(KvUsage::entry(key, value).bytes)
+                    .bind(now);
+            }
+            q.execute(&mut *conn).await?;
+        }
+        for (key, _) in deletes {
+            sqlx::query("DELETE FROM plugin_kv WHERE scope = $1 AND key = $2")
+                .bind(scope)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
     }
-    Ok(())
+    Ok(refused)
 }
 
 #[cfg(test)]

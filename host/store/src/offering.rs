@@ -917,7 +917,7 @@ impl Store {
                 let created = insert_entry(&mut tx, new, now).await?;
                 entry = Some(created.number);
                 write_draft(&mut tx, id, None, InteractionState::Accepted, now).await?;
-                in_progress(&mut tx, current.channel, &current.from, now).await?;
+                in_progress(&mut tx, id, current.channel, &current.from, now).await?;
                 pending.push(told(InteractionState::Accepted));
             }
             Change::Cancel => {
@@ -1230,16 +1230,22 @@ async fn write_draft(
 }
 
 /// Seed 004: an agent's reply puts the contact's conversation In progress, unless the
-/// contact is in a flow.
+/// contact is in a flow. The conversation is the one on the connector the interaction's
+/// message came in on; if that connector was deleted, there is none to change.
 async fn in_progress(
     conn: &mut AnyConnection,
+    interaction: i64,
     channel: Channel,
     contact: &str,
     now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO conversations (channel, contact, status, tags, created_at, updated_at) \
-         VALUES ($1, $2, $3, '[]', $4, $4) ON CONFLICT (channel, contact) DO UPDATE \
+        "INSERT INTO conversations (connector_id, channel, contact, status, tags, created_at, \
+         updated_at) \
+         SELECT m.connector_id, $1, $2, $3, '[]', $4, $4 FROM interactions i \
+         JOIN inbound_messages m ON m.id = i.message_id \
+         WHERE i.id = $6 AND m.connector_id IS NOT NULL \
+         ON CONFLICT (connector_id, contact) DO UPDATE \
          SET status = CASE WHEN conversations.status = $5 THEN conversations.status \
            ELSE excluded.status END, updated_at = excluded.updated_at",
     )
@@ -1248,6 +1254,7 @@ async fn in_progress(
     .bind(ConversationStatus::InProgress.as_str())
     .bind(now)
     .bind(ConversationStatus::InAFlow.as_str())
+    .bind(interaction)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -676,7 +676,14 @@ impl Store {
         }
         log_activity(&mut tx, number, now, status, detail.as_deref()).await?;
         if let Some(kv) = kv {
-            write_kv(&mut tx, Style::of(self.backend), &[kv], now).await?;
+            // Past the quota the plugin's writes are dropped and the entry's outcome
+            // stands, as for routing; the server log names the scope.
+            for scope in write_kv(&mut tx, Style::of(self.backend), &[kv], now).await? {
+                tracing::warn!(
+                    scope,
+                    "kv changes not stored: the scope's kv quota is used up"
+                );
+            }
         }
         tx.commit().await?;
         Ok(true)

@@ -21,8 +21,13 @@
 //! | `email-reply ADDRESS` | the same, with the email reply to `ADDRESS`              |
 //! | anything else  | routes to group `ok` with user data `("echo", <body>)`          |
 //!
+//! The tenant-isolation modes (kv quota, bad keys, log floods, tags) are in
+//! `isolation.rs`.
+//!
 //! `std::hint::black_box` keeps the optimiser from proving the loops pointless or
 //! turning the recursion into a loop.
+
+mod isolation;
 
 use std::hint::black_box;
 
@@ -45,7 +50,7 @@ impl RoutingApplication for Hostile {
     fn route(
         message: InboundMessage,
         _connector: ConnectorContext,
-        _conversation: Conversation,
+        conversation: Conversation,
     ) -> Decision {
         match message.body.as_str() {
             "loop" => spin(),
@@ -91,6 +96,7 @@ impl RoutingApplication for Hostile {
                 };
                 Decision::to_group("ok").reply(reply)
             }
+            body if isolation::handles(body) => isolation::route(body, conversation),
             _ => Decision::to_group("ok").user_data("echo", message.body),
         }
     }

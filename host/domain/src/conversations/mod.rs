@@ -1,4 +1,7 @@
 //! Conversations with a contact: their status (seed 004) and tags.
+//!
+//! A conversation belongs to a contact on one connector: each connector's routing
+//! application sees and changes only its own, so one cannot fill another's tags.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,31 +65,52 @@ impl Conversation {
     /// is already New, In progress or In a flow stays so. A routing application's
     /// explicit status wins over that rule.
     pub fn after_inbound(self, status: Option<ConversationStatus>, tags: &[String]) -> Self {
+        self.after_inbound_refused(status, tags).0
+    }
+
+    /// The routing application's status (if any) and added tags. Tags are never
+    /// removed here: the WIT decision can only add them.
+    pub fn with(self, status: Option<ConversationStatus>, tags: &[String]) -> Self {
+        self.with_refused(status, tags).0
+    }
+
+    /// [`Self::with`], also returning the new tags that did not fit under
+    /// [`MAX_CONVERSATION_TAGS`], so the routing record can name them.
+    pub fn with_refused(
+        mut self,
+        status: Option<ConversationStatus>,
+        tags: &[String],
+    ) -> (Self, Vec<String>) {
+        if let Some(status) = status {
+            self.status = status;
+        }
+        let mut refused = Vec::new();
+        for tag in tags {
+            if self.tags.contains(tag) || refused.contains(tag) {
+                continue;
+            }
+            if self.tags.len() >= MAX_CONVERSATION_TAGS {
+                refused.push(tag.clone());
+            } else {
+                self.tags.push(tag.clone());
+            }
+        }
+        (self, refused)
+    }
+
+    /// [`Self::after_inbound`], also returning the tags that did not fit.
+    pub fn after_inbound_refused(
+        self,
+        status: Option<ConversationStatus>,
+        tags: &[String],
+    ) -> (Self, Vec<String>) {
         let default = match self.status {
             ConversationStatus::NotContacted | ConversationStatus::Closed => {
                 ConversationStatus::New
             }
             other => other,
         };
-        let status = status.or(Some(default));
-        self.with(status, tags)
-    }
-
-    /// The routing application's status (if any) and added tags. Tags are never
-    /// removed here: the WIT decision can only add them.
-    pub fn with(mut self, status: Option<ConversationStatus>, tags: &[String]) -> Self {
-        if let Some(status) = status {
-            self.status = status;
-        }
-        for tag in tags {
-            if self.tags.len() >= MAX_CONVERSATION_TAGS {
-                break;
-            }
-            if !self.tags.contains(tag) {
-                self.tags.push(tag.clone());
-            }
-        }
-        self
+        self.with_refused(status.or(Some(default)), tags)
     }
 }
 
@@ -129,6 +153,13 @@ mod tests {
         let after = conv(ConversationStatus::New).with(None, &tags);
         assert_eq!(after.tags, ["vip", "billing"]);
         let many: Vec<String> = (0..500).map(|i| format!("t{i}")).collect();
-        assert_eq!(after.with(None, &many).tags.len(), MAX_CONVERSATION_TAGS);
+        let (full, refused) = after.with_refused(None, &many);
+        assert_eq!(full.tags.len(), MAX_CONVERSATION_TAGS);
+        assert_eq!(
+            refused.len(),
+            500 + 2 - MAX_CONVERSATION_TAGS,
+            "every one named"
+        );
+        assert_eq!(refused[0], format!("t{}", MAX_CONVERSATION_TAGS - 2));
     }
 }

@@ -114,6 +114,9 @@ pub struct RoutingRecordView {
     pub decision: Option<Value>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// What the routing application was refused while its decision stood: tags past
+    /// the conversation's limit, kv writes past the connector's quota.
+    pub warnings: Vec<String>,
     #[schema(value_type = Option<Vec<Object>>)]
     pub logs: Value,
     pub elapsed_us: Option<i64>,

@@ -113,6 +113,9 @@ pub struct RoutingRecord {
     pub decision: Option<serde_json::Value>,
     pub error_kind: Option<String>,
     pub error: Option<String>,
+    /// What the routing application was refused while its decision stood (tags past
+    /// the conversation's limit, kv writes past the quota): never a silent drop.
+    pub warnings: Vec<String>,
     pub logs: Vec<LogLine>,
     pub elapsed_us: Option<i64>,
 }
@@ -131,8 +134,12 @@ pub struct Routed {
     pub asked_replies: Vec<Reply>,
     /// The replies that enter the queue, with their senders and recipients.
     pub replies: Vec<NewQueueEntry>,
-    /// Whose conversation this is: the message's sender.
+    /// Whose conversation this is: the message's sender, on the message's connector.
     pub contact: String,
+    pub connector_id: Option<i64>,
+    /// Whether the invocation's kv changes went with this outcome (so a refusal of
+    /// them at commit is named on its record).
+    pub wrote_kv: bool,
     /// The sender's conversation after this message; None leaves it as it is.
     pub conversation: Option<Conversation>,
 }
@@ -163,6 +170,12 @@ impl Groups {
     }
 }
 
+/// The kv scope of the routing application on connector `connector_id`: its data,
+/// and its quota, are the connector's.
+pub fn kv_scope(connector_id: i64) -> String {
+    format!("connector:{connector_id}")
+}
+
 /// Which plugin version routed a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginRef {
@@ -184,6 +197,7 @@ fn record(
         decision: None,
         error_kind: None,
         error: None,
+        warnings: Vec::new(),
         logs: Vec::new(),
         elapsed_us: None,
     }
@@ -213,6 +227,8 @@ pub fn direct(
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
+        connector_id: message.connector_id,
+        wrote_kv: false,
         state: MessageState::Routed,
         detail: interaction_detail(groups, &interaction),
         interaction: Some(interaction),
@@ -315,14 +331,20 @@ pub fn decided(
         .collect();
     // A rejected or dropped message reaches no agent, so only the application's own
     // status change applies; a routed one also opens the conversation.
-    let conversation = Some(if state == MessageState::Routed {
-        conversation.after_inbound(decision.status, &decision.tags)
+    let (conversation, refused) = if state == MessageState::Routed {
+        conversation.after_inbound_refused(decision.status, &decision.tags)
     } else {
-        conversation.with(decision.status, &decision.tags)
-    });
+        conversation.with_refused(decision.status, &decision.tags)
+    };
+    if !refused.is_empty() {
+        rec.warnings.push(tags_refused(&refused));
+    }
+    let conversation = Some(conversation);
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
+        connector_id: message.connector_id,
+        wrote_kv: false,
         state,
         detail,
         interaction,
@@ -331,6 +353,23 @@ pub fn decided(
         replies: Vec::new(),
         conversation,
     }
+}
+
+/// The warning for tags a full conversation could not take.
+fn tags_refused(refused: &[String]) -> String {
+    let named: Vec<String> = refused.iter().take(5).map(|t| format!("`{t}`")).collect();
+    let more = refused.len().saturating_sub(named.len());
+    format!(
+        "{} tag(s) not stored: the conversation already has {} tags, the limit: {}{}",
+        refused.len(),
+        crate::conversations::MAX_CONVERSATION_TAGS,
+        named.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Seed 000: a reply enters the communication queue only if its media's sender is
@@ -362,16 +401,19 @@ pub fn queue_replies(routed: &mut Routed, email: &EmailSettings, sms: &SmsSettin
 }
 
 /// The routing application failed (trap, timeout, invalid output): the message goes
-/// to the fallback group, and the error stays on the record.
+/// to the fallback group, and the error stays on the record with the lines the
+/// plugin logged before it failed (bounded like any invocation's).
 pub fn failed(
     message: &PendingMessage,
     connector: &SmsConnector,
     plugin: &PluginRef,
     error: &InvokeError,
+    logs: Vec<LogLine>,
     groups: &Groups,
     conversation: Conversation,
 ) -> Routed {
-    let rec = record(connector, Some(plugin), "fallback");
+    let mut rec = record(connector, Some(plugin), "fallback");
+    rec.logs = logs;
     fail_with(
         message,
         connector,
@@ -467,6 +509,8 @@ fn fail_with(
         return Routed {
             message_id: message.id,
             contact: message.sender.clone(),
+            connector_id: message.connector_id,
+            wrote_kv: false,
             state: MessageState::Rejected,
             detail: format!(
                 "unroutable: the routing application failed ({kind}: {error}) and the connector \
@@ -483,6 +527,8 @@ fn fail_with(
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
+        connector_id: message.connector_id,
+        wrote_kv: false,
         state: MessageState::Routed,
         detail: format!(
             "to fallback ACD group `{}`: the routing application failed ({kind}: {error})",
@@ -502,6 +548,8 @@ fn unroutable(message: &PendingMessage, connector: &SmsConnector, reason: &str) 
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
+        connector_id: message.connector_id,
+        wrote_kv: false,
         state: MessageState::Rejected,
         detail: format!("unroutable: {reason}"),
         interaction: None,
@@ -517,6 +565,8 @@ pub fn orphaned(message: &PendingMessage) -> Routed {
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
+        connector_id: message.connector_id,
+        wrote_kv: false,
         state: MessageState::Rejected,
         detail: "unroutable: the connector was deleted before the message was routed".into(),
         interaction: None,
@@ -529,6 +579,7 @@ pub fn orphaned(message: &PendingMessage) -> Routed {
             decision: None,
             error_kind: None,
             error: None,
+            warnings: Vec::new(),
             logs: Vec::new(),
             elapsed_us: None,
         },
@@ -719,6 +770,32 @@ mod tests {
         assert_eq!(dropped.state, MessageState::Dropped);
         assert!(dropped.interaction.is_none());
         assert_eq!(dropped.record.outcome, "drop");
+    }
+
+    #[test]
+    fn tags_a_full_conversation_cannot_take_are_named_on_the_record() {
+        let full = Conversation {
+            status: ConversationStatus::New,
+            tags: (0..crate::conversations::MAX_CONVERSATION_TAGS)
+                .map(|i| format!("old-{i}"))
+                .collect(),
+        };
+        let routed = decided(
+            &message(),
+            &connector(RoutingType::RoutingApplication, Some(9)),
+            &plugin(),
+            invocation(Target::Drop, vec![]),
+            &groups(),
+            full,
+        );
+        assert_eq!(routed.state, MessageState::Dropped, "the decision stands");
+        assert_eq!(routed.record.warnings.len(), 1, "{:?}", routed.record);
+        assert!(
+            routed.record.warnings[0].contains("`t1`"),
+            "{:?}",
+            routed.record.warnings
+        );
+        assert!(routed.record.error.is_none());
     }
 
     #[test]

@@ -1,4 +1,8 @@
-//! `switchyard:routing/log`: plugin log lines, into tracing and the invocation's result.
+//! `switchyard:routing/log`: plugin log lines, into tracing and the invocation's result,
+//! within a per-invocation bound and a per-plugin quota per minute ([`LogQuota`]).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -10,6 +14,118 @@ use crate::bindings::log;
 pub const MAX_LOG_LINES: usize = 100;
 /// A line longer than this is cut; 4 KiB holds any useful diagnostic.
 pub const MAX_LOG_LINE: usize = 4_096;
+/// Lines one plugin may log per minute on one node, across its invocations: a router
+/// logging a line for every message at 100 messages a second fits; one logging its
+/// per-invocation maximum for every message does not.
+pub const LOG_LINES_PER_MINUTE: u64 = 6_000;
+/// Bytes of log lines one plugin may log per minute on one node: 1 MiB a minute is
+/// 1.4 GiB a day at most, in the server log and in routing records each, and holds a
+/// 100-byte line for each of 100 messages a second.
+pub const LOG_BYTES_PER_MINUTE: u64 = 1 << 20;
+
+/// One plugin's log budget per minute, shared by its invocations on this node. Lines
+/// past it are neither written to the host's log nor kept with the invocation; the
+/// invocation says how many it lost, and [`CallLog::quota_dropped`] counts them.
+#[derive(Debug)]
+pub struct LogQuota {
+    lines: u64,
+    bytes: u64,
+    window: Mutex<Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    started: Instant,
+    lines: u64,
+    bytes: u64,
+}
+
+impl LogQuota {
+    /// A quota of `lines` and `bytes` per minute.
+    pub fn new(lines: u64, bytes: u64) -> Self {
+        Self {
+            lines,
+            bytes,
+            window: Mutex::new(Window {
+                started: Instant::now(),
+                lines: 0,
+                bytes: 0,
+            }),
+        }
+    }
+
+    /// Takes one line of `bytes` from this minute's budget, if it has room. The minute
+    /// is a fixed window: simple, and a burst at its edge costs at most twice the quota.
+    pub fn admit(&self, bytes: usize) -> bool {
+        let mut window = self.window.lock().expect("log quota");
+        if window.started.elapsed() >= Duration::from_secs(60) {
+            *window = Window {
+                started: Instant::now(),
+                lines: 0,
+                bytes: 0,
+            };
+        }
+        if window.lines >= self.lines || window.bytes + bytes as u64 > self.bytes {
+            return false;
+        }
+        window.lines += 1;
+        window.bytes += bytes as u64;
+        true
+    }
+}
+
+impl Default for LogQuota {
+    fn default() -> Self {
+        Self::new(LOG_LINES_PER_MINUTE, LOG_BYTES_PER_MINUTE)
+    }
+}
+
+/// What a caller watches of one invocation besides its result: the plugin's
+/// [`LogQuota`], how many lines it dropped, and the lines a failed invocation logged
+/// before it failed (a failure carries no [`crate::Invocation`] to hold them).
+#[derive(Debug, Default)]
+pub struct CallLog {
+    quota: Option<Arc<LogQuota>>,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    quota_dropped: usize,
+    failed_logs: Vec<LogLine>,
+}
+
+impl CallLog {
+    /// Watches an invocation of a plugin whose lines count against `quota`.
+    pub fn with_quota(quota: Arc<LogQuota>) -> Self {
+        Self {
+            quota: Some(quota),
+            kept: Mutex::default(),
+        }
+    }
+
+    pub(crate) fn quota(&self) -> Option<Arc<LogQuota>> {
+        self.quota.clone()
+    }
+
+    pub(crate) fn keep(&self, quota_dropped: usize, failed_logs: Option<Vec<LogLine>>) {
+        let mut kept = self.kept.lock().expect("call log");
+        kept.quota_dropped = quota_dropped;
+        if let Some(logs) = failed_logs {
+            kept.failed_logs = logs;
+        }
+    }
+
+    /// Lines the invocation logged past its plugin's quota.
+    pub fn quota_dropped(&self) -> usize {
+        self.kept.lock().expect("call log").quota_dropped
+    }
+
+    /// The lines of the invocation if it failed (bounded like any invocation's).
+    pub fn take_failed_logs(&self) -> Vec<LogLine> {
+        std::mem::take(&mut self.kept.lock().expect("call log").failed_logs)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,6 +151,12 @@ impl log::Host for HostContext {
             return Ok(());
         }
         let message = truncate(message, MAX_LOG_LINE);
+        if let Some(quota) = &self.log_quota
+            && !quota.admit(message.len())
+        {
+            self.quota_dropped_logs += 1;
+            return Ok(());
+        }
         let label = self.env.label.as_str();
         // In the host's log the line stays one line: a plugin must not be able to
         // start a forged log record with a newline. The invocation keeps the original.
@@ -110,7 +232,18 @@ fn truncate(mut text: String, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{one_line, truncate};
+    use super::{LogQuota, one_line, truncate};
+
+    #[test]
+    fn the_quota_counts_lines_and_bytes() {
+        let lines = LogQuota::new(2, 1_000);
+        assert!(lines.admit(10) && lines.admit(10));
+        assert!(!lines.admit(1), "a third line in the minute");
+        let bytes = LogQuota::new(100, 25);
+        assert!(bytes.admit(20));
+        assert!(!bytes.admit(6), "past the bytes");
+        assert!(bytes.admit(5), "a line that still fits");
+    }
 
     #[test]
     fn control_characters_cannot_start_a_new_log_line() {

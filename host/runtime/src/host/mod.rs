@@ -10,12 +10,18 @@ mod config;
 mod kv;
 mod log;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use acd::{GroupStaffing, NoStaffing, Staffing, StaffingTable};
 pub use config::{Settings, SettingsError};
-pub use kv::{KvChanges, KvStore, MAX_KEY_LEN, MAX_VALUE_LEN, MAX_WRITES, MemoryKv};
-pub use log::{LogLevel, LogLine, MAX_LOG_LINE, MAX_LOG_LINES};
+pub use kv::{
+    KV_QUOTA, KvChanges, KvStore, KvUsage, MAX_KEY_LEN, MAX_VALUE_LEN, MAX_WRITES, MemoryKv,
+};
+pub use log::{
+    CallLog, LOG_BYTES_PER_MINUTE, LOG_LINES_PER_MINUTE, LogLevel, LogLine, LogQuota, MAX_LOG_LINE,
+    MAX_LOG_LINES,
+};
 
 pub use clock::now_ms;
 
@@ -52,31 +58,75 @@ pub struct HostContext {
     /// Fixed when the invocation starts, so a plugin sees one consistent time.
     now_ms: u64,
     kv_writes: KvChanges,
+    /// What each key read or changed counted before this invocation (zero if absent).
+    kv_seen: HashMap<String, KvUsage>,
+    /// The scope's stored usage, read at the first change that grows it.
+    kv_usage: Option<KvUsage>,
+    /// Kv calls with a key no backend can hold (empty, too long, NUL): answered without
+    /// the backend, and noted with the invocation's log lines.
+    invalid_kv_keys: usize,
     logs: Vec<LogLine>,
     dropped_logs: usize,
+    log_quota: Option<Arc<LogQuota>>,
+    quota_dropped_logs: usize,
+}
+
+/// What an invocation produced besides its value.
+pub(crate) struct Produced {
+    pub(crate) kv_changes: KvChanges,
+    pub(crate) logs: Vec<LogLine>,
+    /// Lines dropped because the plugin's per-minute quota was used up.
+    pub(crate) quota_dropped: usize,
 }
 
 impl HostContext {
-    pub(crate) fn new(env: HostEnv, now_ms: u64) -> Self {
+    pub(crate) fn new(env: HostEnv, now_ms: u64, log_quota: Option<Arc<LogQuota>>) -> Self {
         Self {
             env,
             now_ms,
             kv_writes: KvChanges::default(),
+            kv_seen: HashMap::new(),
+            kv_usage: None,
+            invalid_kv_keys: 0,
             logs: Vec::new(),
             dropped_logs: 0,
+            log_quota,
+            quota_dropped_logs: 0,
         }
     }
 
-    /// Hands over what the invocation produced: buffered kv writes and log lines.
-    pub(crate) fn finish(self) -> (KvChanges, Vec<LogLine>) {
+    /// Hands over what the invocation produced: buffered kv writes and log lines, with
+    /// a note of every line it lost and of kv calls with invalid keys.
+    pub(crate) fn finish(self) -> Produced {
         let mut logs = self.logs;
-        if self.dropped_logs > 0 {
+        let mut note = |message: String| {
             logs.push(LogLine {
                 level: LogLevel::Warn,
-                message: format!("{} more log lines were dropped", self.dropped_logs),
-            });
+                message,
+            })
+        };
+        if self.dropped_logs > 0 {
+            note(format!("{} more log lines were dropped", self.dropped_logs));
         }
-        (self.kv_writes, logs)
+        if self.quota_dropped_logs > 0 {
+            note(format!(
+                "{} log lines dropped: the plugin's log quota ({LOG_LINES_PER_MINUTE} lines, \
+                 {LOG_BYTES_PER_MINUTE} bytes per minute) is used up",
+                self.quota_dropped_logs
+            ));
+        }
+        if self.invalid_kv_keys > 0 {
+            note(format!(
+                "{} kv calls named an invalid key (empty, over {MAX_KEY_LEN} bytes, or \
+                 holding NUL): `get` answered none, the others refused or ignored it",
+                self.invalid_kv_keys
+            ));
+        }
+        Produced {
+            kv_changes: self.kv_writes,
+            logs,
+            quota_dropped: self.quota_dropped_logs,
+        }
     }
 }
 

@@ -80,7 +80,7 @@ pub(super) async fn routed(app: &TestApp, id: i64) -> Value {
     }
 }
 
-async fn interaction_of(app: &TestApp, message: &Value) -> Value {
+pub(super) async fn interaction_of(app: &TestApp, message: &Value) -> Value {
     let id = message["interaction_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("no interaction: {message}"));

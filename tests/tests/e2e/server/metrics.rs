@@ -18,7 +18,7 @@ const HOSTILE: &str = "+4930555002";
 const KEYWORDS: &str = "+4930555003";
 const CUSTOMER: &str = "+4915123456789";
 
-async fn scrape(app: &TestApp) -> Exposition {
+pub(super) async fn scrape(app: &TestApp) -> Exposition {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200, "no admin token is needed");
     let content_type = response.headers()["content-type"]

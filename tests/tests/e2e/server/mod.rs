@@ -20,6 +20,7 @@ mod durability;
 mod edges;
 mod fairness;
 mod inbound;
+mod isolation;
 mod lifecycle;
 mod logging;
 mod metrics;
