@@ -189,6 +189,50 @@ pub enum TokenRefusal {
     Wrong,
 }
 
+/// What can be told of a post before its body is read, when the connector it is for
+/// (named by the body's `to`) is not known yet: whether any connector could take it.
+/// A post with no token when every connector requires one, or with a token that is no
+/// connector's, is refused before a byte of its body is read; the full check
+/// ([`check_token_for`]) follows once the body names the connector.
+#[derive(Debug, Clone, Default)]
+pub struct TokenGate {
+    /// Some connector takes posts without its token.
+    open: bool,
+    /// The SHA-256 digests of the connectors' tokens.
+    tokens: std::collections::HashSet<[u8; 32]>,
+    /// Some connector takes posts signed by Twilio instead of its token.
+    signed: bool,
+}
+
+impl TokenGate {
+    pub fn new<'a>(connectors: impl IntoIterator<Item = &'a SmsConnector>) -> Self {
+        let mut gate = Self::default();
+        for connector in connectors {
+            gate.open |= !connector.require_token;
+            gate.signed |= connector.twilio_auth_token.is_some();
+            gate.tokens
+                .insert(Sha256::digest(connector.token.as_bytes()).into());
+        }
+        gate
+    }
+
+    /// Whether a post presenting `presented` (and a Twilio signature, if `signed`) may
+    /// have its body read; a signature can only be checked against the body. Tokens
+    /// are looked up by digest, so timing tells nothing of them.
+    pub fn admits(&self, presented: Option<&str>, signed: bool) -> Result<(), TokenRefusal> {
+        if self.open || (signed && self.signed) {
+            return Ok(());
+        }
+        let presented = presented.ok_or(TokenRefusal::Missing)?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        if self.tokens.contains(&digest) {
+            Ok(())
+        } else {
+            Err(TokenRefusal::Wrong)
+        }
+    }
+}
+
 /// Whether a post with `presented` may deliver to `connector`. A connector that does
 /// not require its token accepts any post, with or without one. The comparison is of
 /// SHA-256 digests in constant time, so timing reveals neither content nor length.
