@@ -147,7 +147,7 @@ async fn admin_json(
     content_type: &str,
 ) -> serde_json::Value {
     let mut request = client
-        .request(method, format!("http://{}{path}", base.trim()))
+        .request(method, format!("{}{path}", base.trim()))
         .bearer_auth(TEST_ADMIN_TOKEN);
     if let Some(body) = body {
         request = request.header("content-type", content_type).body(body);
@@ -235,4 +235,77 @@ async fn a_text_held_by_a_killed_node_is_sent_by_the_other_node_within_the_timeo
         .count();
     assert_eq!(requests, 2, "sent again by node B under the same key");
     assert_eq!(gateway.sent_count(), 1, "the gateway sent the text once");
+}
+
+/// A node with the background worker on `db`'s database (which `db` may keep owning).
+async fn node_on(url: &str, db: TestDatabase) -> switchyard_tests::TestApp {
+    let mut config = switchyard::config::Config::new("127.0.0.1:0".parse().unwrap(), url);
+    config.admin_token =
+        Some(switchyard::config::AdminToken::parse(TEST_ADMIN_TOKEN).expect("valid token"));
+    config.queue_worker = true;
+    switchyard_tests::spawn_app_with(config, db).await
+}
+
+/// Texts of one number, created through two nodes, reach the gateway in queue order
+/// and a second apart. On PostgreSQL both nodes run side by side; a SQLite file has one
+/// node at a time, so there the first stops halfway and the second takes over.
+#[tokio::test]
+async fn texts_of_one_number_keep_their_order_across_nodes() {
+    let gateway = RecordingGateway::start().await;
+    gateway.delay(Duration::from_millis(300));
+    let db = TestDatabase::new().await;
+    let url = db.url.clone();
+    let first = node_on(&url, db).await;
+    enable_sms(
+        &first,
+        "json-gateway",
+        json!({ "url": format!("{}/json", gateway.url()) }),
+        json!({ "timeout_seconds": 5 }),
+    )
+    .await;
+    let sender = fresh_number();
+    let text = |i: usize| {
+        json!({ "media": "sms", "sender": sender, "recipient": format!("+3247050000{i}"),
+                "body": format!("text {i}") })
+    };
+    let mut numbers = Vec::new();
+    // On PostgreSQL the first node owns the database and runs to the end.
+    let mut _first_node = None;
+    let second = if test_backend_is_postgres() {
+        let second = node_on(&url, TestDatabase::sqlite()).await;
+        for i in 0..6 {
+            let node = if i % 2 == 0 { &first } else { &second };
+            numbers.push(create(node, text(i)).await["number"].clone());
+        }
+        _first_node = Some(first);
+        second
+    } else {
+        for i in 0..6 {
+            numbers.push(create(&first, text(i)).await["number"].clone());
+        }
+        let start = Instant::now();
+        while gateway.requests().len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(20), "nothing was sent");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let db = first.stop().await;
+        node_on(&url, db).await
+    };
+    for number in &numbers {
+        assert_eq!(settled(&second, number).await["status"], "sent");
+    }
+    let sent: Vec<String> = texts(&gateway)
+        .into_iter()
+        .fold(Vec::new(), |mut seen, t| {
+            // A text resent under its key after the takeover counts once.
+            if !seen.contains(&t) {
+                seen.push(t);
+            }
+            seen
+        });
+    let expected: Vec<String> = (0..6).map(|i| format!("text {i}")).collect();
+    assert_eq!(sent, expected, "in queue order, whichever node sent them");
+    for gap in gaps(&gateway) {
+        assert!(gap >= 1_000, "a second apart: {:?}", gaps(&gateway));
+    }
 }
