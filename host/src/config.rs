@@ -257,8 +257,9 @@ impl RawSettings {
         )?;
 
         let public_url = match self.public_url {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://"))
-                || url.contains(['?', '#']) =>
+            Some(url)
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.contains(['?', '#']) =>
             {
                 return Err(ConfigError::Invalid {
                     setting: "public_url",
@@ -496,7 +497,10 @@ mod tests {
             .validate()
         };
         assert_eq!(
-            with("https://sms.example.com/").unwrap().public_url.as_deref(),
+            with("https://sms.example.com/")
+                .unwrap()
+                .public_url
+                .as_deref(),
             Some("https://sms.example.com")
         );
         assert!(with("sms.example.com").is_err());

@@ -19,13 +19,14 @@ pub const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 10_000;
 
 type Entry = (Instant, Option<Arc<SmsConnector>>);
+type CachedGate = Option<(Instant, Arc<TokenGate>)>;
 
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
     entries: Arc<RwLock<HashMap<String, Entry>>>,
     /// What a post must show before its body is read, cached as the entries are.
-    gate: Arc<RwLock<Option<(Instant, Arc<TokenGate>)>>>,
+    gate: Arc<RwLock<CachedGate>>,
 }
 
 impl Directory {

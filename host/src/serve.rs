@@ -44,9 +44,11 @@ pub async fn serve(
     let grace = timeouts.body;
     let router = router
         .layer(RequestBodyTimeoutLayer::new(timeouts.body))
-        .layer(axum::middleware::map_request(move |request: Request| async move {
-            request.map(|body| Body::new(MinRate::new(body, grace)))
-        }));
+        .layer(axum::middleware::map_request(
+            move |request: Request| async move {
+                request.map(|body| Body::new(MinRate::new(body, grace)))
+            },
+        ));
     let (stop, stopping) = watch::channel(false);
     // Each connection holds a sender; `recv` answers `None` once all are closed.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
@@ -187,6 +189,10 @@ mod tests {
         // A slow link, 10 KiB a second, keeps going.
         assert!(!too_slow(Duration::from_secs(600), 600 * 10_240, grace));
         // Exactly the rate since the grace ended is enough.
-        assert!(!too_slow(Duration::from_secs(40), 10 * MIN_BODY_RATE, grace));
+        assert!(!too_slow(
+            Duration::from_secs(40),
+            10 * MIN_BODY_RATE,
+            grace
+        ));
     }
 }

@@ -177,7 +177,9 @@ async fn accept(
     if let Err(refusal) = by_token {
         // Twilio's signature stands in for the token, on a connector that has the
         // account's auth token.
-        let auth_token = connector.as_deref().and_then(|c| c.twilio_auth_token.as_deref());
+        let auth_token = connector
+            .as_deref()
+            .and_then(|c| c.twilio_auth_token.as_deref());
         match (signature.as_deref(), signed.as_deref(), auth_token) {
             (Some(presented), Some(params), Some(auth_token)) => {
                 let url = signed_url(state.public_url.as_deref(), &headers, &uri);

@@ -574,7 +574,12 @@ impl Processor {
                 next_at: left + GATE_MS,
             };
             return self
-                .settle_sent(claimed, &settlement, Some(("gateway".into(), kv)), Some(sent))
+                .settle_sent(
+                    claimed,
+                    &settlement,
+                    Some(("gateway".into(), kv)),
+                    Some(sent),
+                )
                 .await;
         }
     }
@@ -783,7 +788,9 @@ async fn heartbeat(inner: std::sync::Weak<Inner>) {
             Ok(renewed) => inner.metrics.claims_renewed(renewed),
             // The claims run out after CLAIM_MS; another node may take the entries (the
             // holder's settlement is then refused, and a resent SMS keeps its key).
-            Err(e) => tracing::warn!(error = %e, held = held.len(), "cannot renew the queue's claims"),
+            Err(e) => {
+                tracing::warn!(error = %e, held = held.len(), "cannot renew the queue's claims")
+            }
         }
     }
 }

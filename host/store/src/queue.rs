@@ -749,13 +749,11 @@ impl Store {
         }
         if let Some(sent) = sent {
             // Only ever later: the turn taken at the start already holds a bound.
-            sqlx::query(
-                "UPDATE rate_slots SET next_at = $1 WHERE key = $2 AND next_at < $1",
-            )
-            .bind(sent.next_at)
-            .bind(sent_key(&sent.sender))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE rate_slots SET next_at = $1 WHERE key = $2 AND next_at < $1")
+                .bind(sent.next_at)
+                .bind(sent_key(&sent.sender))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(true)

@@ -4,9 +4,9 @@
 //! fields; storage is in the store crate and the HTTP resource in the server's API.
 
 pub mod inbound;
-pub mod twilio;
 pub mod plugins;
 mod recipient;
+pub mod twilio;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -237,7 +237,9 @@ impl ConnectorDefinition {
                     "is the redaction marker, and no auth token is stored to keep",
                 ));
             }
-            Some(token) if token.is_empty() || token.len() > 256 || token.contains(char::is_control) => {
+            Some(token)
+                if token.is_empty() || token.len() > 256 || token.contains(char::is_control) =>
+            {
                 return Err(FieldError::new(
                     "twilio_auth_token",
                     "must be the account's auth token: 1 to 256 characters, one line",
@@ -521,9 +523,13 @@ mod tests {
             updated_at: 0,
         };
         let input = connector.to_input();
-        assert_eq!(input.twilio_auth_token.as_deref(), Some(crate::secrets::REDACTED));
-        let def = ConnectorDefinition::parse(input.keeping_secrets_of(&connector), Limits::default())
-            .unwrap();
+        assert_eq!(
+            input.twilio_auth_token.as_deref(),
+            Some(crate::secrets::REDACTED)
+        );
+        let def =
+            ConnectorDefinition::parse(input.keeping_secrets_of(&connector), Limits::default())
+                .unwrap();
         assert_eq!(def.fallback_acd_group, Some(4));
         assert!(!def.require_token);
         assert!(!def.generate_new_token);

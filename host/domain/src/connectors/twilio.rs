@@ -29,7 +29,10 @@ pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> St
 /// Whether `presented` is the signature of this post, compared in constant time.
 pub fn verify(auth_token: &str, url: &str, params: &[(String, String)], presented: &str) -> bool {
     let expected = signature(auth_token, url, params);
-    expected.as_bytes().ct_eq(presented.trim().as_bytes()).into()
+    expected
+        .as_bytes()
+        .ct_eq(presented.trim().as_bytes())
+        .into()
 }
 
 #[cfg(test)]
@@ -56,7 +59,12 @@ mod tests {
             signature("secret-auth-token", url, &params()),
             "eP+/ghdwrquhOrA8ncGxRT3Fkv8="
         );
-        assert!(verify("secret-auth-token", url, &params(), "eP+/ghdwrquhOrA8ncGxRT3Fkv8="));
+        assert!(verify(
+            "secret-auth-token",
+            url,
+            &params(),
+            "eP+/ghdwrquhOrA8ncGxRT3Fkv8="
+        ));
     }
 
     #[test]
@@ -65,7 +73,12 @@ mod tests {
         let good = signature("secret", url, &params());
         assert!(verify("secret", url, &params(), &good));
         assert!(!verify("other", url, &params(), &good));
-        assert!(!verify("secret", "https://example.com/other", &params(), &good));
+        assert!(!verify(
+            "secret",
+            "https://example.com/other",
+            &params(),
+            &good
+        ));
         let mut changed = params();
         changed[2].1 = "hi there!".into();
         assert!(!verify("secret", url, &changed, &good));

@@ -205,9 +205,15 @@ async fn a_body_that_trickles_a_byte_a_second_is_answered_408_and_closed() {
         };
         let closed = tokio::time::timeout(Duration::from_secs(15), read).await;
         trickle.abort();
-        assert!(closed.is_ok(), "{path}: the trickling connection was left open");
+        assert!(
+            closed.is_ok(),
+            "{path}: the trickling connection was left open"
+        );
         let after = start.elapsed();
-        assert!(after < Duration::from_secs(8), "{path}: closed after {after:?}");
+        assert!(
+            after < Duration::from_secs(8),
+            "{path}: closed after {after:?}"
+        );
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
         assert!(answer.contains("\"request_timeout\""), "{path}: {answer}");

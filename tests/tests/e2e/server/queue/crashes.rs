@@ -66,8 +66,11 @@ async fn a_text_claimed_by_a_dead_node_goes_out_within_seconds_and_before_its_nu
     // The live node gets the number's later texts meanwhile.
     let mut later = Vec::new();
     for (i, text) in ["second", "third"].iter().enumerate() {
-        let e = create(&app, json!({ "media": "sms", "sender": sender,
-            "recipient": format!("+3247030000{}", i + 2), "body": text }))
+        let e = create(
+            &app,
+            json!({ "media": "sms", "sender": sender,
+            "recipient": format!("+3247030000{}", i + 2), "body": text }),
+        )
         .await;
         later.push(e["number"].clone());
     }
@@ -113,8 +116,11 @@ async fn texts_of_one_number_reach_a_slow_gateway_at_least_a_second_apart() {
     let sender = fresh_number();
     let mut numbers = Vec::new();
     for i in 0..6 {
-        let e = create(&app, json!({ "media": "sms", "sender": sender,
-            "recipient": format!("+3247040000{i}"), "body": format!("text {i}") }))
+        let e = create(
+            &app,
+            json!({ "media": "sms", "sender": sender,
+            "recipient": format!("+3247040000{i}"), "body": format!("text {i}") }),
+        )
         .await;
         numbers.push(e["number"].clone());
     }
@@ -153,7 +159,11 @@ async fn admin_json(
         request = request.header("content-type", content_type).body(body);
     }
     let response = request.send().await.unwrap();
-    assert!(response.status().is_success(), "{path}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
     response.json().await.unwrap()
 }
 
@@ -199,14 +209,21 @@ async fn a_text_held_by_a_killed_node_is_sent_by_the_other_node_within_the_timeo
         &a,
         reqwest::Method::POST,
         "/api/v1/communications",
-        Some(json!({ "media": "sms", "recipient": CONTACT, "body": "hello" }).to_string().into()),
+        Some(
+            json!({ "media": "sms", "recipient": CONTACT, "body": "hello" })
+                .to_string()
+                .into(),
+        ),
         "application/json",
     )
     .await;
     let number = entry["number"].clone();
     let start = Instant::now();
     while gateway.requests().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(20), "never reached the gateway");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never reached the gateway"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // Node B joins while A holds the entry, then A is killed.
@@ -285,7 +302,10 @@ async fn texts_of_one_number_keep_their_order_across_nodes() {
         }
         let start = Instant::now();
         while gateway.requests().len() < 2 {
-            assert!(start.elapsed() < Duration::from_secs(20), "nothing was sent");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nothing was sent"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let db = first.stop().await;
@@ -294,15 +314,13 @@ async fn texts_of_one_number_keep_their_order_across_nodes() {
     for number in &numbers {
         assert_eq!(settled(&second, number).await["status"], "sent");
     }
-    let sent: Vec<String> = texts(&gateway)
-        .into_iter()
-        .fold(Vec::new(), |mut seen, t| {
-            // A text resent under its key after the takeover counts once.
-            if !seen.contains(&t) {
-                seen.push(t);
-            }
-            seen
-        });
+    let sent: Vec<String> = texts(&gateway).into_iter().fold(Vec::new(), |mut seen, t| {
+        // A text resent under its key after the takeover counts once.
+        if !seen.contains(&t) {
+            seen.push(t);
+        }
+        seen
+    });
     let expected: Vec<String> = (0..6).map(|i| format!("text {i}")).collect();
     assert_eq!(sent, expected, "in queue order, whichever node sent them");
     for gap in gaps(&gateway) {
