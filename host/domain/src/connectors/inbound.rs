@@ -389,4 +389,50 @@ mod tests {
         post.text = "nul\0".into();
         assert_eq!(InboundSms::from_json(post, NOW).unwrap_err().field, "text");
     }
+
+    fn connector(token: &str, require_token: bool, twilio: Option<&str>) -> SmsConnector {
+        SmsConnector {
+            id: 1,
+            name: "line".into(),
+            recipient: "+4930123456".into(),
+            token: token.into(),
+            require_token,
+            routing_type: super::super::RoutingType::DirectAcdGroup,
+            acd_group: Some(1),
+            incoming_subject: None,
+            fallback_acd_group: None,
+            plugin_settings: serde_json::json!({}),
+            plugin_limits: None,
+            twilio_auth_token: twilio.map(str::to_owned),
+            active_plugin: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_gate_lets_a_body_be_read_only_if_some_connector_could_take_the_post() {
+        let closed = [connector("a", true, None), connector("b", true, None)];
+        let gate = TokenGate::new(&closed);
+        assert_eq!(gate.admits(None, false), Err(TokenRefusal::Missing));
+        assert_eq!(gate.admits(Some("c"), false), Err(TokenRefusal::Wrong));
+        assert_eq!(gate.admits(Some("b"), false), Ok(()));
+        // A signature is checked against the body, but only a connector with Twilio's
+        // auth token takes one.
+        assert_eq!(gate.admits(None, true), Err(TokenRefusal::Missing));
+        let signed = [connector("a", true, Some("auth"))];
+        assert_eq!(TokenGate::new(&signed).admits(None, true), Ok(()));
+        assert_eq!(
+            TokenGate::new(&signed).admits(None, false),
+            Err(TokenRefusal::Missing)
+        );
+        // A connector open to all lets every post through to the full check.
+        let open = [connector("a", true, None), connector("b", false, None)];
+        assert_eq!(TokenGate::new(&open).admits(None, false), Ok(()));
+        // No connector at all: nothing gets in.
+        assert_eq!(
+            TokenGate::new(&[]).admits(Some("a"), false),
+            Err(TokenRefusal::Wrong)
+        );
+    }
 }
