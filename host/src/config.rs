@@ -74,6 +74,9 @@ pub struct RawSettings {
     pub header_timeout_secs: Option<u64>,
     /// Seconds a request body may stall between two reads.
     pub body_timeout_secs: Option<u64>,
+    /// The server's address as gateways reach it (`https://sms.example.com`), the base
+    /// of the URL Twilio signs; without it, `http://` and the post's `Host`.
+    pub public_url: Option<String>,
     #[serde(default)]
     pub plugins: RawPluginLimits,
 }
@@ -136,6 +139,7 @@ impl RawSettings {
             agent_presence_secs: var("SWITCHYARD_AGENT_PRESENCE_SECS").and_then(|v| v.parse().ok()),
             header_timeout_secs: var("SWITCHYARD_HEADER_TIMEOUT_SECS").and_then(|v| v.parse().ok()),
             body_timeout_secs: var("SWITCHYARD_BODY_TIMEOUT_SECS").and_then(|v| v.parse().ok()),
+            public_url: var("SWITCHYARD_PUBLIC_URL"),
             plugins: RawPluginLimits::default(),
         }
     }
@@ -154,6 +158,7 @@ impl RawSettings {
             agent_presence_secs: later.agent_presence_secs.or(self.agent_presence_secs),
             header_timeout_secs: later.header_timeout_secs.or(self.header_timeout_secs),
             body_timeout_secs: later.body_timeout_secs.or(self.body_timeout_secs),
+            public_url: later.public_url.or(self.public_url),
             plugins: RawPluginLimits {
                 fuel: later.plugins.fuel.or(self.plugins.fuel),
                 deadline_ms: later.plugins.deadline_ms.or(self.plugins.deadline_ms),
@@ -251,6 +256,22 @@ impl RawSettings {
             DEFAULT_BODY_TIMEOUT_SECS,
         )?;
 
+        let public_url = match self.public_url {
+            Some(url)
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.contains(['?', '#']) =>
+            {
+                return Err(ConfigError::Invalid {
+                    setting: "public_url",
+                    message: format!(
+                        "must be an http:// or https:// URL without a query, not `{url}`"
+                    ),
+                });
+            }
+            // The path a post arrives at is appended to it.
+            url => url.map(|u| u.trim_end_matches('/').to_owned()),
+        };
+
         let defaults = Limits::default();
         let limits = Limits {
             fuel: self.plugins.fuel.unwrap_or(defaults.fuel),
@@ -299,6 +320,7 @@ impl RawSettings {
             },
             header_timeout,
             body_timeout,
+            public_url,
             plugin_limits: limits,
         })
     }
@@ -328,6 +350,8 @@ pub struct Config {
     pub header_timeout: Duration,
     /// How long a request body may stall between two reads.
     pub body_timeout: Duration,
+    /// The server's address as gateways reach it, without a trailing `/`.
+    pub public_url: Option<String>,
     /// Default limits of each plugin invocation.
     pub plugin_limits: Limits,
 }
@@ -467,6 +491,27 @@ mod tests {
         assert_eq!(config.admin_token.unwrap().as_str(), "0123456789abcdef0123");
         assert_eq!(config.plugin_limits.fuel, 7);
         assert_eq!(config.plugin_limits.deadline, Limits::default().deadline);
+    }
+
+    #[test]
+    fn the_public_url_is_an_http_base_without_its_trailing_slash() {
+        let with = |url: &str| {
+            RawSettings {
+                public_url: Some(url.into()),
+                ..RawSettings::default()
+            }
+            .validate()
+        };
+        assert_eq!(
+            with("https://sms.example.com/")
+                .unwrap()
+                .public_url
+                .as_deref(),
+            Some("https://sms.example.com")
+        );
+        assert!(with("sms.example.com").is_err());
+        assert!(with("https://sms.example.com/?a=1").is_err());
+        assert_eq!(RawSettings::default().validate().unwrap().public_url, None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::domain::connectors::SmsConnector;
+use crate::domain::connectors::inbound::TokenGate;
 use crate::store::{Store, StoreError};
 
 pub const TTL: Duration = Duration::from_secs(1);
@@ -18,11 +19,14 @@ pub const TTL: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 10_000;
 
 type Entry = (Instant, Option<Arc<SmsConnector>>);
+type CachedGate = Option<(Instant, Arc<TokenGate>)>;
 
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
     entries: Arc<RwLock<HashMap<String, Entry>>>,
+    /// What a post must show before its body is read, cached as the entries are.
+    gate: Arc<RwLock<CachedGate>>,
 }
 
 impl Directory {
@@ -30,7 +34,21 @@ impl Directory {
         Self {
             store,
             entries: Arc::default(),
+            gate: Arc::default(),
         }
+    }
+
+    /// The gate of every connector's tokens, checked before a post's body is read.
+    pub async fn gate(&self) -> Result<Arc<TokenGate>, StoreError> {
+        if let Some((at, gate)) = self.gate.read().expect("directory").as_ref()
+            && at.elapsed() < TTL
+        {
+            return Ok(gate.clone());
+        }
+        let connectors = self.store.list_sms_connectors().await?;
+        let gate = Arc::new(TokenGate::new(&connectors));
+        *self.gate.write().expect("directory") = Some((Instant::now(), gate.clone()));
+        Ok(gate)
     }
 
     /// The connector whose recipient is `recipient` (E.164), if any.
@@ -55,5 +73,6 @@ impl Directory {
     /// Forgets everything: called after any change to connectors.
     pub fn invalidate(&self) {
         self.entries.write().expect("directory").clear();
+        *self.gate.write().expect("directory") = None;
     }
 }

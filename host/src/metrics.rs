@@ -69,6 +69,7 @@ struct Inner {
     offers: Family<Labels<1>, Counter>,
     offering_pass: Histogram,
     agent_operations: Family<Labels<2>, Counter>,
+    queue_claims_renewed: Counter,
 }
 
 impl Default for Metrics {
@@ -225,6 +226,12 @@ impl Metrics {
             "Agents' operations on interactions, by operation and result: ok, refused, error",
             agent_operations.clone(),
         );
+        let queue_claims_renewed = Counter::default();
+        registry.register(
+            "switchyard_queue_claims_renewed",
+            "Claims on queue entries this node renewed while working on them (its heartbeat)",
+            queue_claims_renewed.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -252,6 +259,7 @@ impl Metrics {
                 offers,
                 offering_pass,
                 agent_operations,
+                queue_claims_renewed,
             }),
         }
     }
@@ -383,6 +391,11 @@ impl Metrics {
             .queue_settled
             .get_or_create(&[("media", media.as_str()), ("status", status.as_str())])
             .inc();
+    }
+
+    /// The heartbeat renewed `count` of this node's claims on queue entries.
+    pub fn claims_renewed(&self, count: u64) {
+        self.inner.queue_claims_renewed.inc_by(count);
     }
 
     /// One attempt to hand an entry of `media` to its server took `elapsed`.

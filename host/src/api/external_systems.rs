@@ -509,7 +509,7 @@ pub(super) async fn settle(
     let by = format!("external system {}", system.name);
     let written = state
         .store
-        .settle_entry(number, &claim, &settlement, &by, None)
+        .settle_entry(number, &claim, &settlement, &by, None, None)
         .await?;
     if !written {
         return Err(ApiError::client(

@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{FromRequest, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, OriginalUri, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
@@ -14,7 +15,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiForm, ApiJson, is_form};
+use super::extract::{ApiForm, ApiJson, body_rejection, is_form, parse_form};
 use super::openapi::{
     ErrorBody, InvalidField, MalformedBody, TooLarge, Unauthorized, Unavailable,
     UnsupportedMediaType,
@@ -25,6 +26,7 @@ use crate::domain::channel::Channel;
 use crate::domain::connectors::inbound::{
     InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for,
 };
+use crate::domain::connectors::twilio;
 use crate::domain::routing::outcome::MessageState;
 use crate::routing::pipeline::IngestError;
 use crate::store::messages::NewInbound;
@@ -68,8 +70,12 @@ enum Shape {
     summary = "Receive an inbound SMS",
     description = "An inbound SMS, posted by a gateway as JSON or as a Twilio-style form. \
                    The token is the connector's of the `to` number; a connector that does not \
-                   require it takes posts without one. The answer comes in the post's dialect: \
-                   JSON for JSON, empty TwiML for the form.",
+                   require it takes posts without one. A form post signed by Twilio \
+                   (`X-Twilio-Signature`, with the connector's `twilio_auth_token`, over the \
+                   server's `public_url` with the path and query) needs no token. The token \
+                   is checked before the body is read, as far as it can be without knowing the \
+                   number. The answer comes in the post's dialect: JSON for JSON, empty TwiML \
+                   for the form.",
     request_body(content(
         (JsonSms = "application/json"),
         (TwilioSms = "application/x-www-form-urlencoded"),
@@ -124,7 +130,37 @@ async fn accept(
     span: &tracing::Span,
 ) -> Result<(Response, bool), ApiError> {
     let now = now_ms();
-    let (shape, sms) = if is_form(&headers) {
+    let query_token = query.ok().and_then(|Query(q)| q.token);
+    let presented = presented_token(&headers, query_token.as_deref());
+    // Before a byte of the body is read: a post no connector could take is refused
+    // here, so a caller without a token cannot make the server read (or time) a body.
+    let signature = headers
+        .get(twilio::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    state
+        .directory
+        .gate()
+        .await?
+        .admits(presented, signature.is_some())
+        .map_err(refused)?;
+    // The URL Twilio signed: as gateways reach the server, with the path and query.
+    let uri = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |o| o.0.clone());
+    let mut signed: Option<Vec<(String, String)>> = None;
+    let (shape, sms) = if is_form(&headers) && signature.is_some() {
+        // A signed form: its parameters are kept for the signature.
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        let post: TwilioSms = parse_form(&bytes)?;
+        signed = Some(serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            ApiError::client(StatusCode::BAD_REQUEST, "bad_request", e.to_string())
+        })?);
+        (Shape::Form, InboundSms::from_twilio(post, now)?)
+    } else if is_form(&headers) {
         let ApiForm(post) = ApiForm::<TwilioSms>::from_request(request, state).await?;
         (Shape::Form, InboundSms::from_twilio(post, now)?)
     } else {
@@ -134,20 +170,29 @@ async fn accept(
     };
     span.record("gateway_message_id", sms.gateway_message_id.as_str());
 
-    let query_token = query.ok().and_then(|Query(q)| q.token);
-    let presented = presented_token(&headers, query_token.as_deref());
     let connector = state.directory.by_recipient(sms.recipient.as_str()).await?;
     // Without a valid token, an unknown number must look like a wrong token: otherwise
     // anyone could probe which numbers have connectors.
-    check_token_for(connector.as_deref(), presented).map_err(|refusal| match refusal {
-        TokenRefusal::Missing => ApiError::unauthorized(
-            "send the token of the number's connector as `Authorization: Bearer <token>` \
-             or `?token=<token>`",
-        ),
-        TokenRefusal::Wrong => {
-            ApiError::unauthorized("the token is not that of a connector for this number")
+    let by_token = check_token_for(connector.as_deref(), presented);
+    if let Err(refusal) = by_token {
+        // Twilio's signature stands in for the token, on a connector that has the
+        // account's auth token.
+        let auth_token = connector
+            .as_deref()
+            .and_then(|c| c.twilio_auth_token.as_deref());
+        match (signature.as_deref(), signed.as_deref(), auth_token) {
+            (Some(presented), Some(params), Some(auth_token)) => {
+                let url = signed_url(state.public_url.as_deref(), &headers, &uri);
+                if !twilio::verify(auth_token, &url, params, presented) {
+                    return Err(ApiError::unauthorized(format!(
+                        "the X-Twilio-Signature is not that of this post to {url} with the \
+                         connector's Twilio auth token"
+                    )));
+                }
+            }
+            _ => return Err(refused(refusal)),
         }
-    })?;
+    }
     let connector = connector.expect("check_token_for refuses posts to unknown numbers");
     span.record("connector", connector.id)
         .record("connector_name", connector.name.as_str());
@@ -206,6 +251,35 @@ async fn accept(
         .headers_mut()
         .insert("x-switchyard-message-id", HeaderValue::from(stored.id));
     Ok((response, stored.duplicate))
+}
+
+/// The URL a post was made to as its sender saw it: the configured public URL (or
+/// `http://` and the `Host` header) with the path and query it arrived at.
+fn signed_url(public_url: Option<&str>, headers: &HeaderMap, uri: &Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match public_url {
+        Some(base) => format!("{base}{path}"),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}{path}")
+        }
+    }
+}
+
+/// The answer to a post whose token does not let it through.
+fn refused(refusal: TokenRefusal) -> ApiError {
+    match refusal {
+        TokenRefusal::Missing => ApiError::unauthorized(
+            "send the token of the number's connector as `Authorization: Bearer <token>` \
+             or `?token=<token>`",
+        ),
+        TokenRefusal::Wrong => {
+            ApiError::unauthorized("the token is not that of a connector for this number")
+        }
+    }
 }
 
 /// `Authorization: Bearer <token>` first, else `?token=`.

@@ -82,6 +82,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// How long an agent's session lasts after logging in.
     pub agent_session: Duration,
+    /// The server's address as gateways reach it: the base of Twilio's signed URL.
+    pub public_url: Option<Arc<str>>,
     admin_token_hash: Arc<[u8; 32]>,
 }
 
@@ -105,6 +107,7 @@ impl AppState {
             offering,
             metrics,
             agent_session: config.agent_session,
+            public_url: config.public_url.as_deref().map(Arc::from),
             directory: Directory::new(store.clone()),
             ingest,
             store,

@@ -127,6 +127,7 @@ pub(super) async fn serve() -> Response {
             NotFound,
             Conflict,
             TooLarge,
+            RequestTimeout,
             UnsupportedMediaType,
             InvalidField,
             Internal,
@@ -177,6 +178,10 @@ pub fn document() -> Value {
         }
         if *access != Access::Public {
             add_response(&mut operation["responses"], "500", "Internal");
+        }
+        // Every body the server reads is read under its body timeout.
+        if operation.get("requestBody").is_some() {
+            add_response(&mut operation["responses"], "408", "RequestTimeout");
         }
     }
     // The schemas of answers that pass through the times middleware get the twins.
@@ -377,6 +382,7 @@ error_response! {
     NotFound: "`not_found`: no such resource, or a path parameter that does not parse (`field` names it)";
     Conflict: "`conflict`: a duplicate name or number, or the write contradicts what is stored";
     TooLarge: "`body_too_large`: the body is larger than the server accepts";
+    RequestTimeout: "`request_timeout`: the body stopped arriving for longer than the server's body timeout, or trickled in too slowly; the connection is closed";
     UnsupportedMediaType: "`unsupported_media_type`: the body is not sent with a content type this operation reads";
     InvalidField: "`invalid_field`: a missing, unknown or wrong-typed field, or one that breaks a rule (`field` names it)";
     Internal: "`internal`: the server failed (its log has the details), e.g. the database is unreachable";

@@ -24,20 +24,28 @@ use crate::routing::env::BatchKv;
 use crate::runtime::host::{KvChanges, NoStaffing};
 use crate::runtime::{HostEnv, Limits, Plugin, Runtime, Settings, World};
 use crate::sandbox;
-use crate::store::queue::{ClaimScope, Claimed, SendTurn};
+use crate::store::queue::{ClaimScope, Claimed, SendTurn, SentTurn};
 use crate::store::{Backend, Store, StoreError};
 
 /// How many entries are handled at once: sends wait on the network, so many can be
 /// in flight, but each holds a claim that must not run out while it waits its turn.
 const IN_FLIGHT: usize = 128;
-/// A claim on an entry that is not being sent yet (rules, scheduling, plugins).
-const CLAIM_MS: i64 = 60_000;
+/// A claim on an entry that is not being sent yet (rules, scheduling, plugins). Short,
+/// because a live node renews its claims every [`HEARTBEAT`]: a node that dies loses
+/// its entries to the others this soon after its last renewal.
+pub const CLAIM_MS: i64 = 5_000;
+/// How often a node renews the claims it holds.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+/// The longest an entry whose plugin built its request waits, still claimed, for its
+/// sending number's turn; a longer wait puts it back in the queue.
+const MAX_TURN_WAIT_MS: i64 = 3_000;
 /// How often the worker looks for due entries when nothing wakes it sooner.
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
-/// The least time between two hand-overs of one number's texts: seed 001's second,
-/// plus a margin for the jitter between the hand-over and the request's arrival, so
-/// that the gateway, too, never sees two texts of a number within one second.
+/// The least time between two requests of one number leaving the host, measured right
+/// before each is written (after its plugin built it): seed 001's second, plus a margin
+/// for the jitter between writing a request and its arrival, so that the gateway, too,
+/// never sees two texts of a number within one second.
 const GATE_MS: i64 = rate::INTERVAL_MS + 50;
 
 /// The error code of an entry whose plugin's stored settings are invalid.
@@ -60,6 +68,9 @@ struct Inner {
     permits: Arc<Semaphore>,
     wake: Notify,
     metrics: Metrics,
+    /// The claims this node holds and is working on (entry number, claim token): what
+    /// the heartbeat renews.
+    held: std::sync::Mutex<HashMap<i64, String>>,
 }
 
 /// What a "process" call did, for the API's answer.
@@ -87,16 +98,31 @@ impl Processor {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .expect("the HTTP client builds with its defaults");
-        Self {
-            inner: Arc::new(Inner {
-                store,
-                runtime,
-                limits,
-                http,
-                permits: Arc::new(Semaphore::new(IN_FLIGHT)),
-                wake: Notify::new(),
-                metrics,
-            }),
+        let inner = Arc::new(Inner {
+            store,
+            runtime,
+            limits,
+            http,
+            permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+            wake: Notify::new(),
+            metrics,
+            held: std::sync::Mutex::default(),
+        });
+        tokio::spawn(heartbeat(Arc::downgrade(&inner)));
+        Self { inner }
+    }
+
+    fn hold(&self, claimed: &[Claimed]) {
+        let mut held = self.inner.held.lock().expect("held claims");
+        for c in claimed {
+            held.insert(c.entry.number, c.token.clone());
+        }
+    }
+
+    fn let_go(&self, numbers: impl IntoIterator<Item = i64>) {
+        let mut held = self.inner.held.lock().expect("held claims");
+        for number in numbers {
+            held.remove(&number);
         }
     }
 
@@ -178,7 +204,13 @@ impl Processor {
         if claimed.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let numbers = claimed.iter().map(|c| c.entry.number).collect();
+        self.hold(&claimed);
+        // Whatever is not handed to a task below is let go of when this pass ends.
+        let mut unhandled = Unhandled {
+            processor: self.clone(),
+            numbers: claimed.iter().map(|c| c.entry.number).collect(),
+        };
+        let numbers: Vec<i64> = claimed.iter().map(|c| c.entry.number).collect();
         let email = store.email_settings().await?;
         let sms = store.sms_settings().await?;
         let enabled = Enabled {
@@ -214,30 +246,58 @@ impl Processor {
             }
         }
         due.sort_by_key(|c| c.entry.number);
-        let mut tasks = Vec::with_capacity(due.len());
+        // One task per sending number for SMS, taking its texts one after the other in
+        // queue order; every other entry has a task of its own.
+        let mut groups: Vec<Vec<Claimed>> = Vec::new();
+        let mut by_sender: HashMap<String, usize> = HashMap::new();
         for claimed in due {
+            unhandled.numbers.retain(|n| *n != claimed.entry.number);
+            if plan_of(&claimed.entry, enabled) != Plan::SendSms {
+                groups.push(vec![claimed]);
+                continue;
+            }
+            let sender = claimed.entry.communication.sender.clone();
+            match by_sender.get(&sender) {
+                Some(&i) => groups[i].push(claimed),
+                None => {
+                    by_sender.insert(sender, groups.len());
+                    groups.push(vec![claimed]);
+                }
+            }
+        }
+        drop(unhandled);
+        let mut tasks = Vec::with_capacity(groups.len());
+        for group in groups {
             let permit = self
                 .inner
                 .permits
                 .clone()
-                .acquire_owned()
+                .acquire_many_owned(group.len() as u32)
                 .await
                 .expect("the semaphore is never closed");
             let (this, settings) = (self.clone(), settings.clone());
-            let entry = &claimed.entry;
-            let span = tracing::info_span!(
-                "queue_entry",
-                entry = entry.number,
-                media = entry.communication.media.as_str(),
-                external_system = entry.external_system.as_deref(),
-            );
-            tasks.push(tokio::spawn(
-                async move {
-                    this.handle(claimed, &settings.0, &settings.1).await;
-                    drop(permit);
+            tasks.push(tokio::spawn(async move {
+                let mut guard = Unhandled {
+                    processor: this.clone(),
+                    numbers: group.iter().map(|c| c.entry.number).collect(),
+                };
+                for claimed in group {
+                    let entry = &claimed.entry;
+                    let number = entry.number;
+                    let span = tracing::info_span!(
+                        "queue_entry",
+                        entry = number,
+                        media = entry.communication.media.as_str(),
+                        external_system = entry.external_system.as_deref(),
+                    );
+                    this.handle(claimed, &settings.0, &settings.1)
+                        .instrument(span)
+                        .await;
+                    this.let_go([number]);
+                    guard.numbers.retain(|n| *n != number);
                 }
-                .instrument(span),
-            ));
+                drop(permit);
+            }));
         }
         Ok((numbers, tasks))
     }
@@ -266,17 +326,38 @@ impl Processor {
         settlement: &Settlement,
         kv: Option<(String, KvChanges)>,
     ) {
+        self.settle_sent(claimed, settlement, kv, None).await
+    }
+
+    /// [`Processor::settle`] recording when the entry's last request left.
+    async fn settle_sent(
+        &self,
+        claimed: &Claimed,
+        settlement: &Settlement,
+        kv: Option<(String, KvChanges)>,
+        sent: Option<SentTurn>,
+    ) {
         let kv = kv.filter(|(_, changes)| !changes.is_empty());
         match self
             .inner
             .store
-            .settle_entry(claimed.entry.number, &claimed.token, settlement, BY, kv)
+            .settle_entry(
+                claimed.entry.number,
+                &claimed.token,
+                settlement,
+                BY,
+                kv,
+                sent.as_ref(),
+            )
             .await
         {
-            Ok(true) => self
-                .inner
-                .metrics
-                .settled(claimed.entry.communication.media, settlement.status),
+            Ok(true) => {
+                self.inner
+                    .metrics
+                    .settled(claimed.entry.communication.media, settlement.status);
+                // The number's next text may have waited for this one.
+                self.wake();
+            }
             Ok(false) => tracing::warn!(
                 entry = claimed.entry.number,
                 "the entry's claim was lost before it was settled; its new holder settles it"
@@ -312,8 +393,9 @@ impl Processor {
         }
     }
 
-    /// Takes the sender's turn and marks the entry as sending; an entry whose turn is
-    /// not due yet is put back to wait for it. False when it is not to be sent now.
+    /// Takes the sender's turn and marks the entry as sending, waiting (still claimed)
+    /// for a turn that comes soon; an entry whose turn is further off is put back to
+    /// wait for it. False when it is not to be sent now.
     async fn begin_sending(
         &self,
         claimed: &Claimed,
@@ -322,22 +404,29 @@ impl Processor {
         detail: &str,
     ) -> bool {
         let store = &self.inner.store;
-        match store
-            .begin_sending(claimed, GATE_MS, attempt, lease_ms, detail)
-            .await
-        {
-            Ok(SendTurn::Go) => true,
-            Ok(SendTurn::Lost) => false,
-            Ok(SendTurn::WaitUntil(at)) => {
-                if let Err(e) = store.postpone(claimed, at).await {
-                    tracing::error!(entry = claimed.entry.number, error = %e, "cannot postpone an entry");
+        loop {
+            match store
+                .begin_sending(claimed, GATE_MS, attempt, lease_ms, detail)
+                .await
+            {
+                Ok(SendTurn::Go) => return true,
+                Ok(SendTurn::Lost) => return false,
+                Ok(SendTurn::WaitUntil(at)) => {
+                    let wait = at - crate::store::now_ms();
+                    if wait <= MAX_TURN_WAIT_MS {
+                        tokio::time::sleep(Duration::from_millis(wait.max(1) as u64)).await;
+                        continue;
+                    }
+                    if let Err(e) = store.postpone(claimed, at).await {
+                        tracing::error!(entry = claimed.entry.number, error = %e, "cannot postpone an entry");
+                    }
+                    return false;
                 }
-                false
-            }
-            Err(e) => {
-                // The claim runs out and the entry is tried again.
-                tracing::error!(entry = claimed.entry.number, error = %e, "cannot start sending an entry");
-                false
+                Err(e) => {
+                    // The claim runs out and the entry is tried again.
+                    tracing::error!(entry = claimed.entry.number, error = %e, "cannot start sending an entry");
+                    return false;
+                }
             }
         }
     }
@@ -424,61 +513,73 @@ impl Processor {
         let queue_entry = entry.to_queue_entry();
         let mut kv = KvChanges::default();
         let mut attempt = entry.attempts;
+        // When this entry's previous request left, for the spacing of retries.
+        let mut left_before: Option<i64> = None;
         loop {
             attempt += 1;
+            let (limits, metrics) = (&self.inner.limits, &self.inner.metrics);
+            let built = sms::build(&plugin, &env, limits, &queue_entry, &mut kv, metrics).await;
+            let request = match built {
+                Ok(request) => request,
+                Err(failed) => {
+                    let settlement = settlement_of(failed, attempt, settings.max_attempts)
+                        .expect("building a request is never retried");
+                    return self
+                        .settle_sent(claimed, &settlement, Some(("gateway".into(), kv)), None)
+                        .await;
+                }
+            };
             // Long enough for one request and its answer; renewed for every attempt.
             // A node that dies mid-request loses the entry to another (or to its own
             // restart) this soon after, and the resend carries the same key.
             let lease = settings.timeout_seconds as i64 * 1_000 + 5_000;
             let detail = format!("to the gateway (attempt {attempt})");
-            let held = if attempt == entry.attempts + 1 {
-                // The first attempt takes the sender's turn; retries keep it.
-                self.begin_sending(claimed, attempt, lease, &detail).await
-            } else {
-                self.mark_sending(claimed, attempt, lease, &detail).await
+            let held = match left_before {
+                // The first attempt takes the sender's turn, once its request is built.
+                None => self.begin_sending(claimed, attempt, lease, &detail).await,
+                // Retries keep the turn, and its spacing.
+                Some(left) => {
+                    let wait = left + GATE_MS - crate::store::now_ms();
+                    if wait > 0 {
+                        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                    }
+                    self.mark_sending(claimed, attempt, lease, &detail).await
+                }
             };
             if !held {
                 return;
             }
-            let outcome = sms::attempt(
+            // The moment the request leaves, as near the socket as the host sees it:
+            // the number's next text is spaced from here.
+            let left = crate::store::now_ms();
+            left_before = Some(left);
+            let outcome = sms::deliver(
                 &self.inner.http,
                 &plugin,
                 &env,
-                &self.inner.limits,
+                limits,
                 &queue_entry,
+                &request,
                 timeout,
                 &mut kv,
-                &self.inner.metrics,
+                metrics,
             )
             .await;
-            let settlement = match outcome {
-                Attempt::Sent(reference) => {
-                    let mut s = Settlement::completed(
-                        TextStatus::Sent,
-                        reference.as_ref().map(|r| format!("gateway reference {r}")),
-                    );
-                    s.gateway_reference = reference;
-                    s
-                }
-                Attempt::Refused(e) => {
-                    Settlement::rejected(TextStatus::Failed, &e.code, e.description)
-                }
-                Attempt::Broken(e) => {
-                    Settlement::rejected(TextStatus::Unsent, &e.code, e.description)
-                }
-                Attempt::Retry(e) if attempt < settings.max_attempts => {
-                    tracing::warn!(entry = entry.number, code = %e.code, "SMS not sent yet: {}", e.description);
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Attempt::Retry(e) => Settlement::rejected(
-                    TextStatus::Unsent,
-                    &e.code,
-                    format!("{} (gave up after {attempt} attempts)", e.description),
-                ),
+            let Some(settlement) = settlement_of(outcome, attempt, settings.max_attempts) else {
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            };
+            let sent = SentTurn {
+                sender: entry.communication.sender.clone(),
+                next_at: left + GATE_MS,
             };
             return self
-                .settle(claimed, &settlement, Some(("gateway".into(), kv)))
+                .settle_sent(
+                    claimed,
+                    &settlement,
+                    Some(("gateway".into(), kv)),
+                    Some(sent),
+                )
                 .await;
         }
     }
@@ -626,6 +727,74 @@ impl Processor {
     }
 }
 
+/// How an SMS attempt settles its entry; `None` when it is to be tried again.
+fn settlement_of(outcome: Attempt, attempt: u32, max_attempts: u32) -> Option<Settlement> {
+    Some(match outcome {
+        Attempt::Sent(reference) => {
+            let mut s = Settlement::completed(
+                TextStatus::Sent,
+                reference.as_ref().map(|r| format!("gateway reference {r}")),
+            );
+            s.gateway_reference = reference;
+            s
+        }
+        Attempt::Refused(e) => Settlement::rejected(TextStatus::Failed, &e.code, e.description),
+        Attempt::Broken(e) => Settlement::rejected(TextStatus::Unsent, &e.code, e.description),
+        Attempt::Retry(e) if attempt < max_attempts => {
+            tracing::warn!(code = %e.code, "SMS not sent yet: {}", e.description);
+            return None;
+        }
+        Attempt::Retry(e) => Settlement::rejected(
+            TextStatus::Unsent,
+            &e.code,
+            format!("{} (gave up after {attempt} attempts)", e.description),
+        ),
+    })
+}
+
+/// Claims taken by a pass that no task handles (any more): let go of when dropped, so
+/// the heartbeat stops renewing them even if a task panicked.
+struct Unhandled {
+    processor: Processor,
+    numbers: Vec<i64>,
+}
+
+impl Drop for Unhandled {
+    fn drop(&mut self) {
+        self.processor.let_go(self.numbers.drain(..));
+    }
+}
+
+/// Renews the claims the node holds every [`HEARTBEAT`], until the processor is gone.
+async fn heartbeat(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let held: Vec<(i64, String)> = inner
+            .held
+            .lock()
+            .expect("held claims")
+            .iter()
+            .map(|(n, t)| (*n, t.clone()))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        match inner.store.renew_claims(&held, CLAIM_MS).await {
+            Ok(renewed) => inner.metrics.claims_renewed(renewed),
+            // The claims run out after CLAIM_MS; another node may take the entries (the
+            // holder's settlement is then refused, and a resent SMS keeps its key).
+            Err(e) => {
+                tracing::warn!(error = %e, held = held.len(), "cannot renew the queue's claims")
+            }
+        }
+    }
+}
+
 fn plan_of(entry: &EntryRecord, enabled: Enabled) -> Plan {
     rules::plan(
         &entry.communication,
@@ -661,6 +830,13 @@ async fn why_not(entry: &EntryRecord, store: &Store) -> String {
         return format!(
             "queue entry {number} is queued behind its sending number's rate limit until {at} \
              (ms since the epoch)"
+        );
+    }
+    if entry.communication.media == Channel::Sms && entry.claimed_until.is_none() {
+        return format!(
+            "queue entry {number} waits behind an earlier text of {}, which is being \
+             sent; texts of a number go out in queue order",
+            entry.communication.sender
         );
     }
     format!("queue entry {number} is being processed right now")

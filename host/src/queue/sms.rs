@@ -41,21 +41,19 @@ pub enum Attempt {
     Broken(ProcessError),
 }
 
-/// One attempt: build the request in the plugin, send it, let the plugin judge the
-/// answer. Plugin calls run as tasks of their own, so a panic is this attempt's
-/// failure and not the worker's; each runs in its own span (inside the caller's) and is
-/// counted in `metrics`; kv writes are collected in `kv`.
-#[allow(clippy::too_many_arguments)]
-pub async fn attempt(
-    client: &reqwest::Client,
+/// The first half of an attempt: the plugin builds the request. Plugin calls run as
+/// tasks of their own, so a panic is this attempt's failure and not the worker's; each
+/// runs in its own span (inside the caller's) and is counted in `metrics`; kv writes
+/// are collected in `kv`. Built before the sender's turn is taken, so the time the
+/// plugin takes never comes between the turn and the request leaving.
+pub async fn build(
     plugin: &Arc<Plugin>,
     env: &HostEnv,
     limits: &Limits,
     entry: &QueueEntry,
-    timeout: Duration,
     kv: &mut KvChanges,
     metrics: &Metrics,
-) -> Attempt {
+) -> Result<HttpRequestSpec, Attempt> {
     let built = {
         let (plugin, env, limits, entry) = (plugin.clone(), env.clone(), *limits, entry.clone());
         let (span, metrics) = (
@@ -69,21 +67,38 @@ pub async fn attempt(
         .await
     };
     let request = match built {
-        Err(join) => return Attempt::Broken(plugin_error("panicked", &join.to_string())),
-        Ok(Err(e)) => return Attempt::Broken(invoke_error("build-request", &e)),
+        Err(join) => return Err(Attempt::Broken(plugin_error("panicked", &join.to_string()))),
+        Ok(Err(e)) => return Err(Attempt::Broken(invoke_error("build-request", &e))),
         Ok(Ok(invocation)) => {
             merge(kv, invocation.kv_changes);
             match invocation.value {
-                Err(refusal) => return Attempt::Refused(refusal),
+                Err(refusal) => return Err(Attempt::Refused(refusal)),
                 Ok(request) => request,
             }
         }
     };
-    if let Err(problem) = request.check() {
-        return Attempt::Broken(plugin_error("invalid_request", &problem));
-    }
+    request
+        .check()
+        .map_err(|problem| Attempt::Broken(plugin_error("invalid_request", &problem)))?;
+    Ok(request)
+}
+
+/// The second half: sends the built request at once and lets the plugin judge the
+/// answer.
+#[allow(clippy::too_many_arguments)]
+pub async fn deliver(
+    client: &reqwest::Client,
+    plugin: &Arc<Plugin>,
+    env: &HostEnv,
+    limits: &Limits,
+    entry: &QueueEntry,
+    request: &HttpRequestSpec,
+    timeout: Duration,
+    kv: &mut KvChanges,
+    metrics: &Metrics,
+) -> Attempt {
     let started = Instant::now();
-    let performed = perform(client, &request, entry.number, timeout).await;
+    let performed = perform(client, request, entry.number, timeout).await;
     metrics.send_attempt(Channel::Sms, started.elapsed());
     let response = match performed {
         Ok(response) => response,

@@ -10,7 +10,7 @@ use switchyard_domain::connectors::{
 
 const COLUMNS: &str = "id, name, recipient, token, require_token, routing_type, acd_group, \
                        incoming_subject, fallback_acd_group, plugin_settings, plugin_limits, \
-                       created_at, updated_at";
+                       twilio_auth_token, created_at, updated_at";
 
 /// A connector without its active plugin, which [`Store::sms_connector`] adds.
 fn from_row(row: &AnyRow) -> Result<SmsConnector, StoreError> {
@@ -36,6 +36,7 @@ fn from_row(row: &AnyRow) -> Result<SmsConnector, StoreError> {
             .map(|text| serde_json::from_str::<PluginLimits>(&text))
             .transpose()
             .map_err(|e| corrupt("plugin_limits", &e))?,
+        twilio_auth_token: row.try_get("twilio_auth_token")?,
         active_plugin: None,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -110,8 +111,8 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sms_connectors (name, recipient, token, require_token, routing_type, \
              acd_group, incoming_subject, fallback_acd_group, plugin_settings, plugin_limits, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {COLUMNS}"
+             created_at, updated_at, twilio_auth_token) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING {COLUMNS}"
         )))
         .bind(&definition.name)
         .bind(definition.recipient.as_str())
@@ -124,6 +125,7 @@ impl Store {
         .bind(definition.plugin_settings.to_string())
         .bind(limits_json(definition))
         .bind(now_ms())
+        .bind(definition.twilio_auth_token.clone())
         .fetch_one(&mut *tx)
         .await
         .map_err(write_error(definition))?;
@@ -175,7 +177,7 @@ impl Store {
             "UPDATE sms_connectors SET name = $1, recipient = $2, token = COALESCE($3, token), \
              require_token = $4, routing_type = $5, acd_group = $6, incoming_subject = $7, \
              fallback_acd_group = $8, plugin_settings = $9, plugin_limits = $10, \
-             updated_at = $11 WHERE id = $12 RETURNING {COLUMNS}"
+             updated_at = $11, twilio_auth_token = $13 WHERE id = $12 RETURNING {COLUMNS}"
         )))
         .bind(&definition.name)
         .bind(definition.recipient.as_str())
@@ -189,6 +191,7 @@ impl Store {
         .bind(limits_json(definition))
         .bind(now_ms())
         .bind(id)
+        .bind(definition.twilio_auth_token.clone())
         .fetch_optional(&mut *tx)
         .await
         .map_err(write_error(definition))?

@@ -123,6 +123,21 @@ pub enum SendTurn {
     Lost,
 }
 
+/// When the last request for a sending number left the host, as the sender measured
+/// it right before writing the request: the number's next turn, `next_at`, is that
+/// moment plus the spacing. Written with the entry's settlement, which comes before
+/// the number's next text can be claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentTurn {
+    pub sender: String,
+    pub next_at: i64,
+}
+
+/// The `rate_slots` key of a sending number's turn at the gateway.
+fn sent_key(sender: &str) -> String {
+    format!("sent:{sender}")
+}
+
 /// Marks a claimed entry as sending (attempt `attempt`) and renews its claim for
 /// `lease_ms`; false when the claim was lost.
 async fn sending(
@@ -385,35 +400,51 @@ impl Store {
 
     /// Claims up to `limit` Pending entries the host processes itself (no external
     /// system, or one run as a plugin) that are due: not held by an unexpired claim,
-    /// and past their rate-limit slot if they have one.
+    /// and past their rate-limit slot if they have one. An SMS is not claimed while an
+    /// earlier unsettled SMS of its sending number is held (by any node): texts of one
+    /// number go out in queue order, and a text whose earlier one waits on a dead
+    /// node's claim waits with it. Claims are taken one node at a time (the single
+    /// writer on SQLite, an advisory lock on PostgreSQL), so each sees the others'.
     pub async fn claim_due(
         &self,
         scope: ClaimScope,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let now = now_ms();
-        let before = if scope.ignore_leases { i64::MAX } else { now };
         let token = claim_token();
         let mut extra = String::new();
         if let Some(number) = scope.number {
-            extra.push_str(&format!(" AND number = {number}"));
+            extra.push_str(&format!(" AND q.number = {number}"));
         }
         if let Some(up_to) = scope.up_to {
-            extra.push_str(&format!(" AND number <= {up_to}"));
+            extra.push_str(&format!(" AND q.number <= {up_to}"));
         }
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        let mut tx = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7266)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Read once the lock is held, so no claim committed before is seen as expired.
+        let now = now_ms();
+        let before = if scope.ignore_leases { i64::MAX } else { now };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE queue_entries SET lease_until = $1, claim_token = $2 WHERE number IN ( \
-               SELECT number FROM queue_entries WHERE state = 'pending' \
-               AND (lease_until IS NULL OR lease_until < $3) \
-               AND (send_at IS NULL OR send_at <= $4) \
-               AND (external_system IS NULL OR external_system IN \
-                    (SELECT name FROM external_systems WHERE kind = 'plugin')){extra} \
-               ORDER BY number LIMIT $5{lock}) \
+               SELECT q.number FROM queue_entries q WHERE q.state = 'pending' \
+               AND (q.lease_until IS NULL OR q.lease_until < $3) \
+               AND (q.send_at IS NULL OR q.send_at <= $4) \
+               AND (q.external_system IS NULL OR q.external_system IN \
+                    (SELECT name FROM external_systems WHERE kind = 'plugin')) \
+               AND NOT (q.media = 'sms' AND q.external_system IS NULL AND EXISTS ( \
+                    SELECT 1 FROM queue_entries e WHERE e.state = 'pending' \
+                    AND e.media = 'sms' AND e.external_system IS NULL \
+                    AND e.sender = q.sender AND e.number < q.number \
+                    AND e.lease_until >= $3)){extra} \
+               ORDER BY q.number LIMIT $5{lock}) \
              AND state = 'pending' AND (lease_until IS NULL OR lease_until < $3) \
              RETURNING {ENTRY_COLUMNS}"
         )))
@@ -422,8 +453,9 @@ impl Store {
         .bind(before)
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let mut claimed = rows
             .iter()
             .map(|row| {
@@ -435,6 +467,42 @@ impl Store {
             .collect::<Result<Vec<_>, StoreError>>()?;
         claimed.sort_by_key(|c| c.entry.number);
         Ok(claimed)
+    }
+
+    /// Renews the claims a live node still holds (`held`: entry numbers and their claim
+    /// tokens) to run out `lease_ms` from now: the heartbeat that lets claims be short,
+    /// so a dead node's run out within seconds. A longer claim (an entry being sent
+    /// waits for its request's timeout) is left as it is; entries settled, released or
+    /// taken over meanwhile are not touched. Returns how many claims were renewed.
+    pub async fn renew_claims(
+        &self,
+        held: &[(i64, String)],
+        lease_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let style = Style::of(self.backend);
+        let mut renewed = 0;
+        for chunk in held.chunks(super::messages::ROWS_PER_STATEMENT) {
+            let now = now_ms();
+            let mut tokens: Vec<&String> = chunk.iter().map(|(_, t)| t).collect();
+            tokens.sort();
+            tokens.dedup();
+            let sql = format!(
+                "UPDATE queue_entries SET lease_until = $1 WHERE state = 'pending' \
+                 AND lease_until IS NOT NULL AND lease_until < $1 \
+                 AND number IN ({}) AND claim_token IN ({})",
+                list(style, 2, chunk.len()),
+                list(style, 2 + chunk.len(), tokens.len()),
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now + lease_ms);
+            for (number, _) in chunk {
+                q = q.bind(*number);
+            }
+            for token in tokens {
+                q = q.bind(token.clone());
+            }
+            renewed += q.execute(&self.writer).await?.rows_affected();
+        }
+        Ok(renewed)
     }
 
     /// Gives each claimed SMS (in number order) its rate-limit slot, in one
@@ -554,7 +622,7 @@ impl Store {
         lease_ms: i64,
         detail: &str,
     ) -> Result<SendTurn, StoreError> {
-        let key = format!("sent:{}", claimed.entry.communication.sender);
+        let key = sent_key(&claimed.entry.communication.sender);
         let mut tx = self.begin_write().await?;
         // Read once the write lock is held: waiting for it must not count as spacing.
         let now = now_ms();
@@ -626,6 +694,7 @@ impl Store {
         settlement: &Settlement,
         by: &str,
         kv: Option<(String, KvChanges)>,
+        sent: Option<&SentTurn>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
@@ -685,6 +754,14 @@ impl Store {
                 );
             }
         }
+        if let Some(sent) = sent {
+            // Only ever later: the turn taken at the start already holds a bound.
+            sqlx::query("UPDATE rate_slots SET next_at = $1 WHERE key = $2 AND next_at < $1")
+                .bind(sent.next_at)
+                .bind(sent_key(&sent.sender))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -727,11 +804,14 @@ impl Store {
             .collect()
     }
 
-    /// When the next waiting SMS is due, if any.
+    /// When the next waiting SMS is due, if any is still to come. (Entries past their
+    /// slot are either claimed at once or wait behind an earlier text of their number,
+    /// whose settlement wakes the worker.)
     pub async fn next_slot(&self) -> Result<Option<i64>, StoreError> {
         let at: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(send_at) FROM queue_entries WHERE state = 'pending' AND send_at IS NOT NULL",
+            "SELECT MIN(send_at) FROM queue_entries WHERE state = 'pending' AND send_at > $1",
         )
+        .bind(now_ms())
         .fetch_one(&self.pool)
         .await?;
         Ok(at)

@@ -189,6 +189,50 @@ pub enum TokenRefusal {
     Wrong,
 }
 
+/// What can be told of a post before its body is read, when the connector it is for
+/// (named by the body's `to`) is not known yet: whether any connector could take it.
+/// A post with no token when every connector requires one, or with a token that is no
+/// connector's, is refused before a byte of its body is read; the full check
+/// ([`check_token_for`]) follows once the body names the connector.
+#[derive(Debug, Clone, Default)]
+pub struct TokenGate {
+    /// Some connector takes posts without its token.
+    open: bool,
+    /// The SHA-256 digests of the connectors' tokens.
+    tokens: std::collections::HashSet<[u8; 32]>,
+    /// Some connector takes posts signed by Twilio instead of its token.
+    signed: bool,
+}
+
+impl TokenGate {
+    pub fn new<'a>(connectors: impl IntoIterator<Item = &'a SmsConnector>) -> Self {
+        let mut gate = Self::default();
+        for connector in connectors {
+            gate.open |= !connector.require_token;
+            gate.signed |= connector.twilio_auth_token.is_some();
+            gate.tokens
+                .insert(Sha256::digest(connector.token.as_bytes()).into());
+        }
+        gate
+    }
+
+    /// Whether a post presenting `presented` (and a Twilio signature, if `signed`) may
+    /// have its body read; a signature can only be checked against the body. Tokens
+    /// are looked up by digest, so timing tells nothing of them.
+    pub fn admits(&self, presented: Option<&str>, signed: bool) -> Result<(), TokenRefusal> {
+        if self.open || (signed && self.signed) {
+            return Ok(());
+        }
+        let presented = presented.ok_or(TokenRefusal::Missing)?;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        if self.tokens.contains(&digest) {
+            Ok(())
+        } else {
+            Err(TokenRefusal::Wrong)
+        }
+    }
+}
+
 /// Whether a post with `presented` may deliver to `connector`. A connector that does
 /// not require its token accepts any post, with or without one. The comparison is of
 /// SHA-256 digests in constant time, so timing reveals neither content nor length.
@@ -344,5 +388,51 @@ mod tests {
         let mut post = json("+4915123456789", "+4930123456", "m", None);
         post.text = "nul\0".into();
         assert_eq!(InboundSms::from_json(post, NOW).unwrap_err().field, "text");
+    }
+
+    fn connector(token: &str, require_token: bool, twilio: Option<&str>) -> SmsConnector {
+        SmsConnector {
+            id: 1,
+            name: "line".into(),
+            recipient: "+4930123456".into(),
+            token: token.into(),
+            require_token,
+            routing_type: super::super::RoutingType::DirectAcdGroup,
+            acd_group: Some(1),
+            incoming_subject: None,
+            fallback_acd_group: None,
+            plugin_settings: serde_json::json!({}),
+            plugin_limits: None,
+            twilio_auth_token: twilio.map(str::to_owned),
+            active_plugin: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_gate_lets_a_body_be_read_only_if_some_connector_could_take_the_post() {
+        let closed = [connector("a", true, None), connector("b", true, None)];
+        let gate = TokenGate::new(&closed);
+        assert_eq!(gate.admits(None, false), Err(TokenRefusal::Missing));
+        assert_eq!(gate.admits(Some("c"), false), Err(TokenRefusal::Wrong));
+        assert_eq!(gate.admits(Some("b"), false), Ok(()));
+        // A signature is checked against the body, but only a connector with Twilio's
+        // auth token takes one.
+        assert_eq!(gate.admits(None, true), Err(TokenRefusal::Missing));
+        let signed = [connector("a", true, Some("auth"))];
+        assert_eq!(TokenGate::new(&signed).admits(None, true), Ok(()));
+        assert_eq!(
+            TokenGate::new(&signed).admits(None, false),
+            Err(TokenRefusal::Missing)
+        );
+        // A connector open to all lets every post through to the full check.
+        let open = [connector("a", true, None), connector("b", false, None)];
+        assert_eq!(TokenGate::new(&open).admits(None, false), Ok(()));
+        // No connector at all: nothing gets in.
+        assert_eq!(
+            TokenGate::new(&[]).admits(Some("a"), false),
+            Err(TokenRefusal::Wrong)
+        );
     }
 }

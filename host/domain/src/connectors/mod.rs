@@ -6,6 +6,7 @@
 pub mod inbound;
 pub mod plugins;
 mod recipient;
+pub mod twilio;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -153,6 +154,11 @@ pub struct ConnectorInput {
     pub plugin_settings: Option<Value>,
     #[serde(default)]
     pub plugin_limits: Option<PluginLimits>,
+    /// Write-only: the Twilio account's auth token, with which Twilio signs its posts
+    /// (`X-Twilio-Signature`); a signed form post needs no connector token. Read back as
+    /// `[redacted]`; sending that marker back keeps the stored one, `null` removes it.
+    #[serde(default)]
+    pub twilio_auth_token: Option<String>,
 }
 
 /// A connector that passed every rule that needs no database; whether its groups
@@ -170,6 +176,7 @@ pub struct ConnectorDefinition {
     /// A JSON object, as [`Settings::from_value`] accepts it.
     pub plugin_settings: Value,
     pub plugin_limits: Option<PluginLimits>,
+    pub twilio_auth_token: Option<String>,
 }
 
 impl ConnectorDefinition {
@@ -230,6 +237,23 @@ impl ConnectorDefinition {
         if let Some(limits) = &input.plugin_limits {
             limits.resolve(default_limits)?;
         }
+        let twilio_auth_token = match input.twilio_auth_token {
+            Some(token) if token == crate::secrets::REDACTED => {
+                return Err(FieldError::new(
+                    "twilio_auth_token",
+                    "is the redaction marker, and no auth token is stored to keep",
+                ));
+            }
+            Some(token)
+                if token.is_empty() || token.len() > 256 || token.contains(char::is_control) =>
+            {
+                return Err(FieldError::new(
+                    "twilio_auth_token",
+                    "must be the account's auth token: 1 to 256 characters, one line",
+                ));
+            }
+            token => token,
+        };
         Ok(Self {
             name: input.name,
             recipient,
@@ -241,6 +265,7 @@ impl ConnectorDefinition {
             fallback_acd_group: input.fallback_acd_group,
             plugin_settings,
             plugin_limits: input.plugin_limits,
+            twilio_auth_token,
         })
     }
 
@@ -291,6 +316,10 @@ pub struct SmsConnector {
     #[serde(serialize_with = "crate::secrets::serialize_redacted")]
     pub plugin_settings: Value,
     pub plugin_limits: Option<PluginLimits>,
+    /// Shown as `[redacted]` when set: a secret is never returned.
+    #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "redacted_if_set")]
+    pub twilio_auth_token: Option<String>,
     /// The routing application version that handles messages now; `None` until a
     /// plugin is uploaded and activated.
     pub active_plugin: Option<ActivePlugin>,
@@ -314,6 +343,10 @@ impl SmsConnector {
             fallback_acd_group: self.fallback_acd_group,
             plugin_settings: Some(self.plugin_settings.clone()),
             plugin_limits: self.plugin_limits,
+            twilio_auth_token: self
+                .twilio_auth_token
+                .as_ref()
+                .map(|_| crate::secrets::REDACTED.to_owned()),
         }
     }
 
@@ -335,6 +368,9 @@ impl ConnectorInput {
     /// Secrets in `plugin_settings` that a write left out or sent back redacted keep
     /// their values stored on `current` ([`crate::secrets::keep_stored`]).
     pub fn keeping_secrets_of(mut self, current: &SmsConnector) -> Self {
+        if self.twilio_auth_token.as_deref() == Some(crate::secrets::REDACTED) {
+            self.twilio_auth_token = current.twilio_auth_token.clone();
+        }
         if let Some(settings) = self.plugin_settings.take() {
             self.plugin_settings = Some(crate::secrets::keep_stored(
                 settings,
@@ -342,6 +378,17 @@ impl ConnectorInput {
             ));
         }
         self
+    }
+}
+
+/// A secret as the API shows it: the redaction marker when set, `null` when not.
+fn redacted_if_set<S: serde::Serializer>(
+    secret: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str(crate::secrets::REDACTED),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -497,14 +544,26 @@ mod tests {
                 fuel: Some(9),
                 ..Default::default()
             }),
+            twilio_auth_token: Some("twilio".into()),
             active_plugin: None,
             created_at: 0,
             updated_at: 0,
         };
-        let def = ConnectorDefinition::parse(connector.to_input(), Limits::default()).unwrap();
+        let input = connector.to_input();
+        assert_eq!(
+            input.twilio_auth_token.as_deref(),
+            Some(crate::secrets::REDACTED)
+        );
+        let def =
+            ConnectorDefinition::parse(input.keeping_secrets_of(&connector), Limits::default())
+                .unwrap();
         assert_eq!(def.fallback_acd_group, Some(4));
         assert!(!def.require_token);
         assert!(!def.generate_new_token);
         assert_eq!(def.plugin_limits, connector.plugin_limits);
+        // The auth token is kept, and never shown.
+        assert_eq!(def.twilio_auth_token.as_deref(), Some("twilio"));
+        let shown = serde_json::to_value(&connector).unwrap();
+        assert_eq!(shown["twilio_auth_token"], crate::secrets::REDACTED);
     }
 }

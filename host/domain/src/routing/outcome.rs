@@ -610,6 +610,7 @@ mod tests {
             fallback_acd_group: fallback,
             plugin_settings: serde_json::json!({}),
             plugin_limits: None,
+            twilio_auth_token: None,
             active_plugin: None,
             created_at: 0,
             updated_at: 0,

@@ -133,21 +133,16 @@ async fn a_request_whose_headers_never_end_is_closed_after_the_header_timeout() 
 #[tokio::test]
 async fn a_body_that_stops_halfway_is_answered_408_and_closed() {
     let app = impatient_app().await;
+    let connector = token(&direct_connector(&app).await);
     let half = r#"{"name": "bill"#;
     for (path, token) in [
-        (
-            "/api/v1/acd-groups",
-            Some(switchyard_tests::TEST_ADMIN_TOKEN),
-        ),
-        ("/api/v1/sms/inbound", None),
+        ("/api/v1/acd-groups", switchyard_tests::TEST_ADMIN_TOKEN),
+        ("/api/v1/sms/inbound", connector.as_str()),
     ] {
         let mut request = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-             Content-Length: 100\r\n"
+             Content-Length: 100\r\nAuthorization: Bearer {token}\r\n"
         );
-        if let Some(token) = token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
         request.push_str("\r\n");
         request.push_str(half);
         let (answer, after) =
@@ -169,7 +164,69 @@ async fn a_body_that_stops_halfway_is_answered_408_and_closed() {
         .json()
         .await
         .unwrap();
-    assert!(groups.is_empty(), "{groups:?}");
+    assert_eq!(groups.len(), 1, "only the connector's group: {groups:?}");
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_a_byte_a_second_is_answered_408_and_closed() {
+    // Slowloris on the body: never a pause as long as the body timeout (1 s here), but
+    // far too slow to ever finish. The server cuts it off soon after the timeout.
+    let app = impatient_app().await;
+    let connector = token(&direct_connector(&app).await);
+    for (path, token) in [
+        ("/api/v1/acd-groups", switchyard_tests::TEST_ADMIN_TOKEN),
+        ("/api/v1/sms/inbound", connector.as_str()),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: 100\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        let mut stream = connect(&app).await;
+        let start = Instant::now();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        let trickle = tokio::spawn(async move {
+            for byte in br#"{"name": "a name that never ends"#.iter().cycle().take(60) {
+                if writer.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(600)).await;
+            }
+        });
+        let mut answer = Vec::new();
+        let read = async {
+            let mut buffer = [0u8; 4096];
+            loop {
+                match reader.read(&mut buffer).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                }
+            }
+        };
+        let closed = tokio::time::timeout(Duration::from_secs(15), read).await;
+        trickle.abort();
+        assert!(
+            closed.is_ok(),
+            "{path}: the trickling connection was left open"
+        );
+        let after = start.elapsed();
+        assert!(
+            after < Duration::from_secs(8),
+            "{path}: closed after {after:?}"
+        );
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("\"request_timeout\""), "{path}: {answer}");
+    }
+    let groups: Vec<Value> = app
+        .admin(Method::GET, "/api/v1/acd-groups")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 1, "only the connector's group: {groups:?}");
 }
 
 /// Creates an agent `login` and logs it in; returns its session token.
@@ -308,7 +365,14 @@ async fn a_caller_without_its_token_is_refused_before_its_body_is_read() {
         "/api/v1/external-systems/billing/entries/1/claim",
         "/api/v1/external-systems/billing/entries/1/settle",
         "/api/v1/sms/receipts",
+        "/api/v1/sms/inbound",
+        // A token, but no connector's.
+        "/api/v1/sms/inbound?token=not-a-connectors-token",
     ] {
+        if path.starts_with("/api/v1/sms/inbound?") {
+            // With a connector whose token is required, so only its token gets in.
+            direct_connector(&app).await;
+        }
         let method = if path.starts_with("/api/v1/me/") {
             "PUT"
         } else {
@@ -533,4 +597,108 @@ async fn the_bearer_scheme_is_read_in_any_case() {
             .unwrap();
         assert_eq!(reply[0]["successful"], true, "CometD, {scheme}: {reply}");
     }
+}
+
+/// Twilio's signature of a post of `params` to `url`, computed by Python's `hmac`: an
+/// implementation independent of the server's.
+fn python_twilio_signature(auth_token: &str, url: &str, params: &[(&str, &str)]) -> String {
+    let script = "import base64, hashlib, hmac, json, sys\n\
+        token, url, params = json.loads(sys.argv[1])\n\
+        data = url + ''.join(k + v for k, v in sorted(params))\n\
+        digest = hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()\n\
+        print(base64.b64encode(digest).decode())";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script, &json!([auth_token, url, params]).to_string()])
+        .output()
+        .expect("python3 runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_twilio_post_signed_with_the_connectors_auth_token_needs_no_token() {
+    let db = TestDatabase::new().await;
+    let mut config = test_config(&db);
+    config.admin_token =
+        Some(switchyard::config::AdminToken::parse(switchyard_tests::TEST_ADMIN_TOKEN).unwrap());
+    config.public_url = Some("https://sms.example.com".into());
+    let app = spawn_app_with(config, db).await;
+    let sales = group(&app, "sales").await;
+    let connector = created(
+        &app,
+        json!({ "name": "main line", "recipient": RECIPIENT, "require_token": true,
+                "routing_type": "direct_acd_group", "acd_group": sales,
+                "twilio_auth_token": "the-account-auth-token" }),
+    )
+    .await;
+    // A secret: never shown.
+    assert_eq!(connector["twilio_auth_token"], "[redacted]", "{connector}");
+    let id = connector["id"].as_i64().unwrap();
+
+    let params = [
+        ("MessageSid", "SM0001"),
+        ("From", CUSTOMER),
+        ("To", RECIPIENT),
+        ("Body", "hello & goodbye"),
+    ];
+    let path = "/api/v1/sms/inbound?source=twilio";
+    let url = format!("https://sms.example.com{path}");
+    let post = |signature: String, params: Vec<(&'static str, &'static str)>| {
+        app.client
+            .post(app.url(path))
+            .header("X-Twilio-Signature", signature)
+            .form(&params)
+            .send()
+    };
+    let good = python_twilio_signature("the-account-auth-token", &url, &params);
+    let response = post(good.clone(), params.to_vec()).await.unwrap();
+    assert_eq!(response.status(), 202, "{:?}", response.text().await);
+    assert_eq!(stored_messages(&app).await, 1);
+
+    // Signed with another token, for another URL, or over other text: refused as JSON,
+    // nothing stored.
+    let tampered = {
+        let mut p = params.to_vec();
+        p[0] = ("MessageSid", "SM0002");
+        p[3] = ("Body", "hello & goodbye!");
+        p
+    };
+    let other_url = "https://elsewhere.example.com/api/v1/sms/inbound?source=twilio";
+    for signature in [
+        python_twilio_signature("another-token", &url, &tampered),
+        python_twilio_signature("the-account-auth-token", other_url, &tampered),
+        good.clone(),
+        "not a signature".to_owned(),
+    ] {
+        let response = post(signature, tampered.clone()).await.unwrap();
+        assert_error(response, 401, "unauthorized").await;
+    }
+    assert_eq!(stored_messages(&app).await, 1, "nothing more was stored");
+
+    // A PATCH that leaves the auth token out keeps it; removing it ends signed posts.
+    let patch = |body: Value| {
+        app.admin(Method::PATCH, &format!("/api/v1/connectors/sms/{id}"))
+            .json(&body)
+            .send()
+    };
+    let kept: Value = patch(json!({ "incoming_subject": "SMS" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kept["twilio_auth_token"], "[redacted]", "{kept}");
+    let again = {
+        let mut p = params.to_vec();
+        p[0] = ("MessageSid", "SM0003");
+        p
+    };
+    let signature = python_twilio_signature("the-account-auth-token", &url, &again);
+    let response = post(signature.clone(), again.clone()).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let removed = patch(json!({ "twilio_auth_token": null })).await.unwrap();
+    assert_eq!(removed.status(), 200);
+    let response = post(signature, again).await.unwrap();
+    assert_error(response, 401, "unauthorized").await;
+    assert_eq!(stored_messages(&app).await, 2);
 }

@@ -145,6 +145,14 @@ async fn the_document_states_security_errors_and_time_twins() {
         if access != Access::Public {
             assert!(responses.contains_key("500"), "{what}");
         }
+        // A body is read under the body timeout: too slow a body is a 408.
+        if operation.get("requestBody").is_some() {
+            assert_eq!(
+                responses.get("408").and_then(|r| r["$ref"].as_str()),
+                Some("#/components/responses/RequestTimeout"),
+                "{what}"
+            );
+        }
         // `/healthz` answers 503 with its own body; everything else errs alike.
         for (status, response) in responses.iter().filter(|_| access != Access::Public) {
             if status.starts_with('4') || status.starts_with('5') {

@@ -4,6 +4,7 @@
 //! parties settling their own entries, text statuses and delivery receipts, rate
 //! limits, retries, and bad input.
 
+mod crashes;
 mod device;
 mod email;
 mod entering;
