@@ -152,18 +152,20 @@ async fn ingest_writer(
             jobs.drain(..).map(|job| (job.post, job.reply)).unzip();
         match store.store_inbound(&posts).await {
             Ok(stored) => {
-                let mut fresh = Vec::new();
-                for ((post, reply), stored) in posts.into_iter().zip(replies).zip(stored) {
-                    // A gateway that gave up waiting does not undo the commit.
-                    let _ = reply.send(Ok(stored));
-                    if !stored.duplicate {
-                        fresh.push(pending(stored.id, post));
+                // Handed to the router before the gateways are answered: a server
+                // stopping after the answer still has the message in hand to route.
+                let mut router_gone = false;
+                for (post, stored) in posts.into_iter().zip(&stored) {
+                    if !stored.duplicate && !router_gone {
+                        router_gone = routes.send(pending(stored.id, post)).await.is_err();
                     }
                 }
-                for message in fresh {
-                    if routes.send(message).await.is_err() {
-                        return;
-                    }
+                for (reply, stored) in replies.into_iter().zip(stored) {
+                    // A gateway that gave up waiting does not undo the commit.
+                    let _ = reply.send(Ok(stored));
+                }
+                if router_gone {
+                    return;
                 }
             }
             Err(e) if posts.len() > 1 => {
@@ -175,10 +177,10 @@ async fn ingest_writer(
                     match result {
                         Ok(stored) => {
                             let stored = stored[0];
+                            let router_gone = !stored.duplicate
+                                && routes.send(pending(stored.id, post)).await.is_err();
                             let _ = reply.send(Ok(stored));
-                            if !stored.duplicate
-                                && routes.send(pending(stored.id, post)).await.is_err()
-                            {
+                            if router_gone {
                                 return;
                             }
                         }
@@ -268,11 +270,18 @@ async fn router(
     let mut open = true;
     let mut stopping = false;
     loop {
-        // Stopping: the batches in hand finish; the messages still waiting stay stored
-        // and are routed at the next start, rather than holding up the shutdown.
-        stopping |= *stopped.borrow();
-        while !stopping
-            && running.len() < LANES
+        // Stopping: nothing new is taken in, but what this node already holds (in its
+        // lanes, or handed over and not yet taken) is routed, so a post acknowledged
+        // just before the signal is routed by the server that acknowledged it. The
+        // server bounds the wait (its routing grace); whatever is left then stays
+        // stored and is routed at the next start.
+        if !stopping && *stopped.borrow() {
+            stopping = true;
+            while let Ok(message) = queue.try_recv() {
+                lanes.push(message);
+            }
+        }
+        while running.len() < LANES
             && let Some((ticket, messages)) = lanes.next_batch(ROUTE_BATCH)
         {
             let count = messages.len();
@@ -295,7 +304,7 @@ async fn router(
         context
             .metrics
             .set_routing_lanes(lanes.waiting(), lanes.running());
-        if running.is_empty() && (stopping || (!open && lanes.waiting() == 0)) {
+        if running.is_empty() && lanes.waiting() == 0 && (stopping || !open) {
             break;
         }
         let room = ROUTE_QUEUE.saturating_sub(lanes.waiting());
