@@ -48,6 +48,8 @@ struct Inner {
     ingest_messages: Family<Labels<1>, Counter>,
     ingest_refused: Family<Labels<1>, Counter>,
     ingest_duration: Histogram,
+    inbound_emails: Family<Labels<2>, Counter>,
+    inbound_attachment_bytes: Counter,
     routed_messages: Family<Labels<1>, Counter>,
     routing_latency: Histogram,
     routing_batch_size: Histogram,
@@ -93,6 +95,19 @@ impl Metrics {
             "switchyard_ingest_refused",
             "Inbound posts refused, by the error code of the answer",
             ingest_refused.clone(),
+        );
+        let inbound_emails = Family::default();
+        registry.register(
+            "switchyard_inbound_emails",
+            "Inbound emails by dialect (mime, postmark, mailgun) and result (accepted, \
+             duplicate, or the refusal's error code)",
+            inbound_emails.clone(),
+        );
+        let inbound_attachment_bytes = Counter::default();
+        registry.register(
+            "switchyard_inbound_attachment_bytes",
+            "Bytes of attachments carried by inbound emails stored (before content dedup)",
+            inbound_attachment_bytes.clone(),
         );
         let ingest_duration = latency_histogram();
         registry.register(
@@ -238,6 +253,8 @@ impl Metrics {
                 ingest_messages,
                 ingest_refused,
                 ingest_duration,
+                inbound_emails,
+                inbound_attachment_bytes,
                 routed_messages,
                 routing_latency,
                 routing_batch_size,
@@ -274,6 +291,21 @@ impl Metrics {
         self.inner
             .ingest_duration
             .observe(since.elapsed().as_secs_f64());
+    }
+
+    /// An inbound email of `dialect` was stored, recognised as a retry, or refused
+    /// (`result` is then the answer's error code), with `attachment_bytes` carried.
+    pub fn inbound_email(
+        &self,
+        dialect: &'static str,
+        result: &'static str,
+        attachment_bytes: u64,
+    ) {
+        self.inner
+            .inbound_emails
+            .get_or_create(&[("dialect", dialect), ("result", result)])
+            .inc();
+        self.inner.inbound_attachment_bytes.inc_by(attachment_bytes);
     }
 
     /// An inbound post was refused with the error `code` of its answer.

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod channel;
 pub mod connectors;
 pub mod conversations;
+pub mod email;
 pub mod interactions;
 pub mod queue;
 pub mod routing;

@@ -16,6 +16,7 @@ use super::openapi::{
 use super::query::ListQuery;
 use super::routes::{ApiRouter, get};
 use crate::domain::acd_groups::FieldError;
+use crate::domain::channel::Channel;
 use crate::domain::connectors::{
     ConnectorDefinition, ConnectorInput, ConnectorToken, PluginLimits, RoutingType, SmsConnector,
 };
@@ -33,7 +34,14 @@ impl AppState {
     /// Every rule a connector must meet before the store sees it, including that its
     /// limit overrides fit this host's engine.
     fn connector_definition(&self, input: ConnectorInput) -> Result<ConnectorDefinition, ApiError> {
-        let definition = ConnectorDefinition::parse(input, self.plugin_limits)?;
+        self.checked_connector(ConnectorDefinition::parse(input, self.plugin_limits)?)
+    }
+
+    /// The checks of a parsed connector that need this host: its limit overrides.
+    pub(super) fn checked_connector(
+        &self,
+        definition: ConnectorDefinition,
+    ) -> Result<ConnectorDefinition, ApiError> {
         if let Some(overrides) = &definition.plugin_limits {
             let limits = overrides.resolve(self.plugin_limits)?;
             self.runtime
@@ -71,7 +79,7 @@ pub(super) async fn create(
     // there is no earlier one to keep.
     let created = state
         .store
-        .create_sms_connector(&definition, &ConnectorToken::generate())
+        .create_connector(&definition, &ConnectorToken::generate())
         .await?;
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -92,7 +100,7 @@ pub(super) async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<SmsConnector>>, ApiError> {
     ListQuery::unpaged(raw.as_deref())?;
-    Ok(Json(state.store.list_sms_connectors().await?))
+    Ok(Json(state.store.list_connectors(Channel::Sms).await?))
 }
 
 #[utoipa::path(
@@ -111,7 +119,7 @@ pub(super) async fn show(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SmsConnector>, ApiError> {
-    Ok(Json(state.store.sms_connector(id).await?))
+    Ok(Json(state.store.connector_of(Channel::Sms, id).await?))
 }
 
 /// PUT states the whole connector: optional fields left out take their defaults, except
@@ -141,7 +149,7 @@ pub(super) async fn replace(
     ApiPath(id): ApiPath<i64>,
     ApiJson(input): ApiJson<ConnectorInput>,
 ) -> Result<Json<SmsConnector>, ApiError> {
-    let current = state.store.sms_connector(id).await?;
+    let current = state.store.connector_of(Channel::Sms, id).await?;
     save(&state, &current, input).await
 }
 
@@ -170,7 +178,7 @@ pub(super) async fn modify(
     ApiPath(id): ApiPath<i64>,
     ApiJson(patch): ApiJson<serde_json::Map<String, Value>>,
 ) -> Result<Json<SmsConnector>, ApiError> {
-    let current = state.store.sms_connector(id).await?;
+    let current = state.store.connector_of(Channel::Sms, id).await?;
     let input: ConnectorInput = from_value(current.patched(patch))?;
     save(&state, &current, input).await
 }
@@ -207,7 +215,7 @@ async fn save(
     Ok(Json(
         state
             .store
-            .update_sms_connector(id, &definition, new_token.as_ref())
+            .update_connector(id, &definition, new_token.as_ref())
             .await?,
     ))
 }
@@ -229,6 +237,6 @@ pub(super) async fn remove(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.delete_sms_connector(id).await?;
+    state.store.delete_connector(Channel::Sms, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

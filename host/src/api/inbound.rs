@@ -22,7 +22,6 @@ use super::openapi::{
 };
 use super::routes::{ApiRouter, post};
 use crate::bearer::authorization;
-use crate::domain::channel::Channel;
 use crate::domain::connectors::inbound::{
     InboundSms, JsonSms, TokenRefusal, TwilioSms, check_token_for,
 };
@@ -199,11 +198,7 @@ async fn accept(
 
     let stored = state
         .ingest
-        .submit(NewInbound {
-            connector_id: connector.id,
-            channel: Channel::Sms,
-            sms,
-        })
+        .submit(NewInbound::sms(connector.id, sms))
         .await
         .map_err(|e| match e {
             IngestError::ShuttingDown => ApiError::client(

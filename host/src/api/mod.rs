@@ -12,10 +12,12 @@ mod acd_groups;
 mod agent_sessions;
 mod agents;
 mod connectors;
+mod email_connectors;
 pub mod error;
 mod external_systems;
 mod extract;
 mod inbound;
+mod inbound_email;
 mod interactions;
 mod me;
 mod metrics;
@@ -167,6 +169,7 @@ fn groups() -> Groups {
                 acd_groups::router()
                     .merge(agents::router())
                     .merge(connectors::router())
+                    .merge(email_connectors::router())
                     .merge(plugins::router())
                     .merge(interactions::router())
                     .merge(queue::router())
@@ -175,7 +178,12 @@ fn groups() -> Groups {
             ),
             // Gateways authenticate with their connector's token or the receipt token,
             // third parties with their external system's token; the handlers check them.
-            (Access::Gateway, inbound::router().merge(receipts::router())),
+            (
+                Access::Gateway,
+                inbound::router()
+                    .merge(inbound_email::router())
+                    .merge(receipts::router()),
+            ),
             (Access::ThirdParty, external_systems::third_party_router()),
             (Access::AgentLogin, agent_sessions::public_router()),
             (

@@ -1,5 +1,6 @@
-//! `/api/v1/connectors/sms/{id}/plugins`: upload routing application versions to a
-//! connector, list them, activate one, roll back.
+//! `/api/v1/connectors/sms/{id}/plugins` and `/api/v1/connectors/email/{id}/plugins`:
+//! upload routing application versions to a connector, list them, activate one, roll
+//! back. Both resources share these handlers; each sees only its own connectors.
 //!
 //! An upload is checked by the runtime against the routing-application world before
 //! anything is stored, so a version in the list is always one the host can run.
@@ -18,6 +19,7 @@ use super::extract::ApiPath;
 use super::openapi::{ErrorBody, InvalidQuery, NotFound, TooLarge, UnsupportedMediaType};
 use super::query::ListQuery;
 use super::routes::{ApiRouter, get, post};
+use crate::domain::channel::Channel;
 use crate::domain::connectors::PluginVersion;
 use crate::domain::connectors::plugins::refuses_routing_applications;
 use crate::runtime::{MAX_COMPONENT_SIZE, World, content_hash};
@@ -36,6 +38,20 @@ pub fn router() -> ApiRouter {
             post(activate),
         )
         .route("/connectors/sms/{id}/plugins/rollback", post(rollback))
+        .route(
+            "/connectors/email/{id}/plugins",
+            get(email_list)
+                .post(email_upload)
+                .body_limit(MAX_COMPONENT_SIZE),
+        )
+        .route(
+            "/connectors/email/{id}/plugins/{version}/activate",
+            post(email_activate),
+        )
+        .route(
+            "/connectors/email/{id}/plugins/rollback",
+            post(email_rollback),
+        )
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -86,12 +102,23 @@ pub(super) async fn upload(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
+    upload_to(state, Channel::Sms, connector, query, headers, body).await
+}
+
+async fn upload_to(
+    state: AppState,
+    channel: Channel,
+    connector: i64,
+    query: Result<Query<UploadOptions>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
     let Query(options) = query
         .map_err(|e| ApiError::client(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let bytes = component_bytes(&headers, body)?;
     // Fail fast on an unknown or direct connector: compiling a large component takes
     // seconds.
-    takes_routing_applications(&state, connector).await?;
+    takes_routing_applications(&state, channel, connector).await?;
 
     // Compiling is CPU-bound and can take seconds, so it runs off the async workers.
     // Loading also warms the runtime's cache for when this version routes messages.
@@ -162,8 +189,12 @@ pub(super) fn component_bytes(
 }
 
 /// Refuses (409 `wrong_routing_type`) a version for a connector that would never run it.
-async fn takes_routing_applications(state: &AppState, connector: i64) -> Result<(), ApiError> {
-    let found = state.store.sms_connector(connector).await?;
+async fn takes_routing_applications(
+    state: &AppState,
+    channel: Channel,
+    connector: i64,
+) -> Result<(), ApiError> {
+    let found = state.store.connector_of(channel, connector).await?;
     match refuses_routing_applications(found.routing_type) {
         None => Ok(()),
         Some(why) => {
@@ -171,7 +202,7 @@ async fn takes_routing_applications(state: &AppState, connector: i64) -> Result<
             Err(ApiError::client(
                 StatusCode::CONFLICT,
                 "wrong_routing_type",
-                format!("SMS connector {connector} takes no routing application: {why}"),
+                format!("connector {connector} takes no routing application: {why}"),
             ))
         }
     }
@@ -195,7 +226,17 @@ pub(super) async fn list(
     ApiPath(connector): ApiPath<i64>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Vec<PluginVersion>>, ApiError> {
+    list_of(state, Channel::Sms, connector, raw).await
+}
+
+async fn list_of(
+    state: AppState,
+    channel: Channel,
+    connector: i64,
+    raw: Option<String>,
+) -> Result<Json<Vec<PluginVersion>>, ApiError> {
     ListQuery::unpaged(raw.as_deref())?;
+    state.store.connector_of(channel, connector).await?;
     Ok(Json(state.store.list_plugin_versions(connector).await?))
 }
 
@@ -219,7 +260,16 @@ pub(super) async fn activate(
     State(state): State<AppState>,
     ApiPath((connector, version)): ApiPath<(i64, i64)>,
 ) -> Result<Json<PluginVersion>, ApiError> {
-    takes_routing_applications(&state, connector).await?;
+    activate_on(state, Channel::Sms, connector, version).await
+}
+
+async fn activate_on(
+    state: AppState,
+    channel: Channel,
+    connector: i64,
+    version: i64,
+) -> Result<Json<PluginVersion>, ApiError> {
+    takes_routing_applications(&state, channel, connector).await?;
     Ok(Json(
         state
             .store
@@ -246,6 +296,115 @@ pub(super) async fn rollback(
     State(state): State<AppState>,
     ApiPath(connector): ApiPath<i64>,
 ) -> Result<Json<PluginVersion>, ApiError> {
-    takes_routing_applications(&state, connector).await?;
+    rollback_on(state, Channel::Sms, connector).await
+}
+
+async fn rollback_on(
+    state: AppState,
+    channel: Channel,
+    connector: i64,
+) -> Result<Json<PluginVersion>, ApiError> {
+    takes_routing_applications(&state, channel, connector).await?;
     Ok(Json(state.store.rollback_plugin(connector).await?))
+}
+
+/// Uploads a routing application to an email connector, as for SMS.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/email/{id}/plugins",
+    tag = "connectors",
+    operation_id = "upload_email_routing_application",
+    summary = "Upload a routing application to an email connector",
+    description = "As for an SMS connector: a new version, active if `activate` says so (by default only when the connector has no active version).",
+    params(("id" = i64, Path, description = "The connector's id"), UploadOptions),
+    request_body(
+        description = "The component's bytes (a WebAssembly component of the routing-application world)",
+        content(
+            (Vec<u8> = "application/wasm"),
+            (Vec<u8> = "application/octet-stream"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "A new version", body = PluginVersion),
+        (status = 200, description = "These bytes were uploaded before: that version", body = PluginVersion),
+        (status = 400, response = InvalidQuery),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`wrong_routing_type` or `conflict`", body = ErrorBody),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`invalid_plugin`: not a component the host can run as a routing application", body = ErrorBody),
+    ),
+)]
+pub(super) async fn email_upload(
+    State(state): State<AppState>,
+    ApiPath(connector): ApiPath<i64>,
+    query: Result<Query<UploadOptions>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<PluginVersion>), ApiError> {
+    upload_to(state, Channel::Email, connector, query, headers, body).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/connectors/email/{id}/plugins",
+    tag = "connectors",
+    operation_id = "list_email_routing_applications",
+    summary = "List an email connector's routing application versions",
+    params(("id" = i64, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The connector's versions, oldest first", body = Vec<PluginVersion>),
+        (status = 400, response = InvalidQuery),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn email_list(
+    State(state): State<AppState>,
+    ApiPath(connector): ApiPath<i64>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Vec<PluginVersion>>, ApiError> {
+    list_of(state, Channel::Email, connector, raw).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/email/{id}/plugins/{version}/activate",
+    tag = "connectors",
+    operation_id = "activate_email_routing_application",
+    summary = "Activate a routing application version of an email connector",
+    params(
+        ("id" = i64, Path, description = "The connector's id"),
+        ("version" = i64, Path, description = "The version to route with from now on"),
+    ),
+    responses(
+        (status = 200, description = "The version, now active", body = PluginVersion),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`wrong_routing_type`: the connector runs no routing application", body = ErrorBody),
+    ),
+)]
+pub(super) async fn email_activate(
+    State(state): State<AppState>,
+    ApiPath((connector, version)): ApiPath<(i64, i64)>,
+) -> Result<Json<PluginVersion>, ApiError> {
+    activate_on(state, Channel::Email, connector, version).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/connectors/email/{id}/plugins/rollback",
+    tag = "connectors",
+    operation_id = "roll_back_email_routing_application",
+    summary = "Roll an email connector back to its previously active version",
+    params(("id" = i64, Path, description = "The connector's id")),
+    responses(
+        (status = 200, description = "The version active again", body = PluginVersion),
+        (status = 404, response = NotFound),
+        (status = 409, description = "`wrong_routing_type` or `conflict`: there is no earlier version", body = ErrorBody),
+    ),
+)]
+pub(super) async fn email_rollback(
+    State(state): State<AppState>,
+    ApiPath(connector): ApiPath<i64>,
+) -> Result<Json<PluginVersion>, ApiError> {
+    rollback_on(state, Channel::Email, connector).await
 }

@@ -150,6 +150,9 @@ mod tests {
             recipient: "+4930123456".to_owned(),
             body: "hello".to_owned(),
             received_at: 0,
+            subject: None,
+            attributes: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 

@@ -203,15 +203,19 @@ async fn ingest_writer(
 }
 
 fn pending(id: i64, post: NewInbound) -> PendingMessage {
+    let attachments = post.attachment_metadata();
     PendingMessage {
         id,
         connector_id: Some(post.connector_id),
         channel: post.channel,
-        gateway_message_id: post.sms.gateway_message_id,
-        sender: post.sms.sender.as_str().to_owned(),
-        recipient: post.sms.recipient.as_str().to_owned(),
-        body: post.sms.text,
-        received_at: post.sms.received_at,
+        gateway_message_id: post.gateway_message_id,
+        sender: post.sender,
+        recipient: post.recipient,
+        body: post.body,
+        received_at: post.received_at,
+        subject: post.subject,
+        attributes: post.attributes,
+        attachments,
     }
 }
 
@@ -368,7 +372,7 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         if routes.contains_key(&id) {
             continue;
         }
-        let route = match store.sms_connector(id).await {
+        let route = match store.connector(id).await {
             Ok(connector) => Some(prepare(context, connector).await?),
             Err(StoreError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
@@ -581,14 +585,16 @@ async fn decide_all(
                             channel: message.channel,
                             sender: message.sender.clone(),
                             recipient: message.recipient.clone(),
-                            subject: None,
+                            subject: message.subject.clone(),
                             body: message.body.clone(),
                             received_at: u64::try_from(message.received_at).unwrap_or(0),
-                            attachments: Vec::new(),
-                            attributes: vec![(
+                            attachments: message.attachments.clone(),
+                            attributes: std::iter::once((
                                 "gateway_message_id".to_owned(),
                                 message.gateway_message_id.clone(),
-                            )],
+                            ))
+                            .chain(message.attributes.iter().cloned())
+                            .collect(),
                         };
                         let context = ConnectorContext {
                             id: connector.id.to_string(),

@@ -1,20 +1,23 @@
-//! Storage of SMS receive connectors.
+//! Storage of receive connectors, SMS and email, and of email connectors' addresses.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError, now_ms};
+use switchyard_domain::channel::Channel;
 use switchyard_domain::connectors::{
     ConnectorDefinition, ConnectorToken, PluginLimits, RoutingType, SmsConnector,
 };
 
-const COLUMNS: &str = "id, name, recipient, token, require_token, routing_type, acd_group, \
+const COLUMNS: &str = "id, channel, name, recipient, token, require_token, routing_type, acd_group, \
                        incoming_subject, fallback_acd_group, plugin_settings, plugin_limits, \
                        twilio_auth_token, created_at, updated_at";
 
-/// A connector without its active plugin, which [`Store::sms_connector`] adds.
+/// A connector without its active plugin and addresses, which [`Store::connector`]
+/// adds.
 fn from_row(row: &AnyRow) -> Result<SmsConnector, StoreError> {
     let routing_type: String = row.try_get("routing_type")?;
+    let channel: String = row.try_get("channel")?;
     let settings: String = row.try_get("plugin_settings")?;
     let limits: Option<String> = row.try_get("plugin_limits")?;
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
@@ -22,8 +25,10 @@ fn from_row(row: &AnyRow) -> Result<SmsConnector, StoreError> {
     };
     Ok(SmsConnector {
         id: row.try_get("id")?,
+        channel: Channel::parse(&channel).ok_or_else(|| corrupt("channel", &channel))?,
         name: row.try_get("name")?,
         recipient: row.try_get("recipient")?,
+        addresses: Vec::new(),
         token: row.try_get("token")?,
         require_token: row.try_get::<i64, _>("require_token")? != 0,
         routing_type: RoutingType::parse(&routing_type).map_err(|e| corrupt("routing_type", &e))?,
@@ -44,7 +49,15 @@ fn from_row(row: &AnyRow) -> Result<SmsConnector, StoreError> {
 }
 
 fn not_found(id: i64) -> StoreError {
-    StoreError::NotFound(format!("SMS connector {id}"))
+    StoreError::NotFound(format!("connector {id}"))
+}
+
+fn not_found_on(channel: Channel, id: i64) -> StoreError {
+    let kind = match channel {
+        Channel::Email => "email",
+        _ => "SMS",
+    };
+    StoreError::NotFound(format!("{kind} connector {id}"))
 }
 
 /// Names the field a unique or foreign-key violation is about. The database names the
@@ -54,7 +67,15 @@ fn write_error(definition: &ConnectorDefinition) -> impl FnOnce(sqlx::Error) -> 
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             let about = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-            if about.contains("recipient") {
+            if definition.channel == Channel::Email
+                && (about.contains("recipient") || about.contains("address"))
+            {
+                StoreError::Duplicate(
+                    "an email connector for one of these addresses (each address belongs to \
+                     one connector)"
+                        .to_owned(),
+                )
+            } else if about.contains("recipient") {
                 StoreError::Duplicate(format!(
                     "an SMS connector for recipient `{}`",
                     definition.recipient
@@ -94,6 +115,30 @@ async fn check_groups(
     Ok(())
 }
 
+/// Replaces an email connector's addresses with the definition's (nothing for SMS).
+async fn write_addresses(
+    conn: &mut AnyConnection,
+    id: i64,
+    definition: &ConnectorDefinition,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM connector_addresses WHERE connector_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    for (position, address) in definition.addresses.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO connector_addresses (address, connector_id, position) VALUES ($1, $2, $3)",
+        )
+        .bind(address)
+        .bind(id)
+        .bind(position as i64)
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error(definition))?;
+    }
+    Ok(())
+}
+
 fn limits_json(definition: &ConnectorDefinition) -> Option<String> {
     definition
         .plugin_limits
@@ -101,7 +146,7 @@ fn limits_json(definition: &ConnectorDefinition) -> Option<String> {
 }
 
 impl Store {
-    pub async fn create_sms_connector(
+    pub async fn create_connector(
         &self,
         definition: &ConnectorDefinition,
         token: &ConnectorToken,
@@ -111,8 +156,9 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sms_connectors (name, recipient, token, require_token, routing_type, \
              acd_group, incoming_subject, fallback_acd_group, plugin_settings, plugin_limits, \
-             created_at, updated_at, twilio_auth_token) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING {COLUMNS}"
+             created_at, updated_at, twilio_auth_token, channel) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) \
+             RETURNING {COLUMNS}"
         )))
         .bind(&definition.name)
         .bind(definition.recipient.as_str())
@@ -126,31 +172,73 @@ impl Store {
         .bind(limits_json(definition))
         .bind(now_ms())
         .bind(definition.twilio_auth_token.clone())
+        .bind(definition.channel.as_str())
         .fetch_one(&mut *tx)
         .await
         .map_err(write_error(definition))?;
-        let connector = from_row(&row)?;
+        let mut connector = from_row(&row)?;
+        write_addresses(&mut tx, connector.id, definition).await?;
+        connector.addresses = definition.addresses.clone();
         tx.commit().await?;
         Ok(connector)
     }
 
-    /// All connectors, ordered by name, each with its active plugin.
-    pub async fn list_sms_connectors(&self) -> Result<Vec<SmsConnector>, StoreError> {
+    /// The connectors of `channel`, ordered by name, each with its active plugin.
+    pub async fn list_connectors(&self, channel: Channel) -> Result<Vec<SmsConnector>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM sms_connectors ORDER BY name, id"
+            "SELECT {COLUMNS} FROM sms_connectors WHERE channel = $1 ORDER BY name, id"
         )))
+        .bind(channel.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut connectors = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut connector = from_row(row)?;
-            connector.active_plugin = self.active_plugin(connector.id).await?;
+            self.with_plugin_and_addresses(&mut connector).await?;
             connectors.push(connector);
         }
         Ok(connectors)
     }
 
-    pub async fn sms_connector(&self, id: i64) -> Result<SmsConnector, StoreError> {
+    /// Adds what a connector's row does not hold: its active plugin and its addresses.
+    async fn with_plugin_and_addresses(
+        &self,
+        connector: &mut SmsConnector,
+    ) -> Result<(), StoreError> {
+        connector.active_plugin = self.active_plugin(connector.id).await?;
+        if connector.channel == Channel::Email {
+            connector.addresses = sqlx::query_scalar(
+                "SELECT address FROM connector_addresses WHERE connector_id = $1 \
+                 ORDER BY position",
+            )
+            .bind(connector.id)
+            .fetch_all(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The email connector that receives for `address` (lower-cased), if any.
+    pub async fn email_connector_for(
+        &self,
+        address: &str,
+    ) -> Result<Option<SmsConnector>, StoreError> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT connector_id FROM connector_addresses WHERE address = $1")
+                .bind(address)
+                .fetch_optional(&self.pool)
+                .await?;
+        match id {
+            Some(id) => match self.connector(id).await {
+                Ok(c) => Ok(Some(c)),
+                Err(StoreError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            },
+            None => Ok(None),
+        }
+    }
+
+    pub async fn connector(&self, id: i64) -> Result<SmsConnector, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM sms_connectors WHERE id = $1"
         )))
@@ -159,13 +247,13 @@ impl Store {
         .await?
         .ok_or_else(|| not_found(id))?;
         let mut connector = from_row(&row)?;
-        connector.active_plugin = self.active_plugin(id).await?;
+        self.with_plugin_and_addresses(&mut connector).await?;
         Ok(connector)
     }
 
     /// Replaces every field of connector `id` with `definition`; the token changes only
     /// when `new_token` is given.
-    pub async fn update_sms_connector(
+    pub async fn update_connector(
         &self,
         id: i64,
         definition: &ConnectorDefinition,
@@ -177,7 +265,8 @@ impl Store {
             "UPDATE sms_connectors SET name = $1, recipient = $2, token = COALESCE($3, token), \
              require_token = $4, routing_type = $5, acd_group = $6, incoming_subject = $7, \
              fallback_acd_group = $8, plugin_settings = $9, plugin_limits = $10, \
-             updated_at = $11, twilio_auth_token = $13 WHERE id = $12 RETURNING {COLUMNS}"
+             updated_at = $11, twilio_auth_token = $13 WHERE id = $12 AND channel = $14 \
+             RETURNING {COLUMNS}"
         )))
         .bind(&definition.name)
         .bind(definition.recipient.as_str())
@@ -192,24 +281,42 @@ impl Store {
         .bind(now_ms())
         .bind(id)
         .bind(definition.twilio_auth_token.clone())
+        .bind(definition.channel.as_str())
         .fetch_optional(&mut *tx)
         .await
         .map_err(write_error(definition))?
         .ok_or_else(|| not_found(id))?;
-        let mut connector = from_row(&row)?;
+        write_addresses(&mut tx, id, definition).await?;
         tx.commit().await?;
-        connector.active_plugin = self.active_plugin(id).await?;
+        let mut connector = from_row(&row)?;
+        self.with_plugin_and_addresses(&mut connector).await?;
         Ok(connector)
     }
 
-    /// Deletes a connector with its plugin versions and their activation history.
-    pub async fn delete_sms_connector(&self, id: i64) -> Result<(), StoreError> {
-        let result = sqlx::query("DELETE FROM sms_connectors WHERE id = $1")
+    /// Connector `id` if it is one of `channel`'s: the SMS and email resources each
+    /// see only their own.
+    pub async fn connector_of(
+        &self,
+        channel: Channel,
+        id: i64,
+    ) -> Result<SmsConnector, StoreError> {
+        match self.connector(id).await {
+            Ok(connector) if connector.channel == channel => Ok(connector),
+            Ok(_) | Err(StoreError::NotFound(_)) => Err(not_found_on(channel, id)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a connector of `channel` with its plugin versions and their activation
+    /// history (and an email connector's addresses).
+    pub async fn delete_connector(&self, channel: Channel, id: i64) -> Result<(), StoreError> {
+        let result = sqlx::query("DELETE FROM sms_connectors WHERE id = $1 AND channel = $2")
             .bind(id)
+            .bind(channel.as_str())
             .execute(&self.writer)
             .await?;
         if result.rows_affected() == 0 {
-            return Err(not_found(id));
+            return Err(not_found_on(channel, id));
         }
         Ok(())
     }

@@ -210,7 +210,7 @@ impl Store {
     }
 
     /// The connector for `recipient` (E.164), with its active plugin.
-    pub async fn sms_connector_for(
+    pub async fn connector_for(
         &self,
         recipient: &str,
     ) -> Result<Option<switchyard_domain::connectors::SmsConnector>, StoreError> {
@@ -220,7 +220,7 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
         match id {
-            Some(id) => match self.sms_connector(id).await {
+            Some(id) => match self.connector(id).await {
                 Ok(c) => Ok(Some(c)),
                 Err(StoreError::NotFound(_)) => Ok(None),
                 Err(e) => Err(e),

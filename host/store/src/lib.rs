@@ -291,7 +291,10 @@ mod tests {
                     store.delete_acd_group(doomed.id).await,
                     store.claim_unrouted(None, 10).await.map(|_| ()),
                     store.setting_or_insert("test.key", "v").await.map(|_| ()),
-                    match store.delete_sms_connector(999).await {
+                    match store
+                        .delete_connector(switchyard_domain::channel::Channel::Sms, 999)
+                        .await
+                    {
                         Err(StoreError::NotFound(_)) => Ok(()),
                         other => other,
                     },

@@ -15,6 +15,8 @@ use super::{Store, StoreError, is_foreign_key_violation, now_ms};
 use switchyard_domain::channel::Channel;
 use switchyard_domain::connectors::inbound::InboundSms;
 use switchyard_domain::conversations::{Conversation, ConversationStatus};
+use switchyard_domain::email::{InboundEmail, Mailbox};
+use switchyard_domain::routing::message::Attachment;
 use switchyard_domain::routing::outcome::{MessageState, PendingMessage, Routed, kv_scope};
 use switchyard_runtime::host::{KV_QUOTA, KvChanges, KvUsage};
 
@@ -22,7 +24,7 @@ use switchyard_runtime::host::{KV_QUOTA, KvChanges, KvUsage};
 /// node, or the same one after a restart, takes over messages whose lease ran out.
 pub const ROUTING_LEASE_MS: i64 = 15_000;
 /// Rows per multi-row statement: far below both backends' parameter limits
-/// (SQLite 32,766; PostgreSQL 65,535) with up to 12 columns.
+/// (SQLite 32,766; PostgreSQL 65,535) with up to 13 columns.
 pub(super) const ROWS_PER_STATEMENT: usize = 200;
 
 /// A post to store, for connector `connector_id`.
@@ -30,7 +32,96 @@ pub(super) const ROWS_PER_STATEMENT: usize = 200;
 pub struct NewInbound {
     pub connector_id: i64,
     pub channel: Channel,
-    pub sms: InboundSms,
+    /// With `recipient`, what makes a retry recognisable: the gateway's id of an SMS,
+    /// the Message-ID of an email.
+    pub gateway_message_id: String,
+    pub sender: String,
+    /// The connector's number or (first) address.
+    pub recipient: String,
+    pub body: String,
+    /// Milliseconds since the Unix epoch.
+    pub received_at: i64,
+    pub subject: Option<String>,
+    /// What routing applications see beside the text.
+    pub attributes: Vec<(String, String)>,
+    /// The rest of an email: addresses, HTML, threading ids and attachments.
+    pub email: Option<Box<InboundEmail>>,
+}
+
+impl NewInbound {
+    pub fn sms(connector_id: i64, sms: InboundSms) -> Self {
+        Self {
+            connector_id,
+            channel: Channel::Sms,
+            gateway_message_id: sms.gateway_message_id,
+            sender: sms.sender.as_str().to_owned(),
+            recipient: sms.recipient.as_str().to_owned(),
+            body: sms.text,
+            received_at: sms.received_at,
+            subject: None,
+            attributes: Vec::new(),
+            email: None,
+        }
+    }
+
+    /// An email for the connector whose first address is `recipient`: one email per
+    /// Message-ID and connector, whichever of its addresses it came to.
+    pub fn email(
+        connector_id: i64,
+        recipient: &str,
+        email: InboundEmail,
+        received_at: i64,
+    ) -> Self {
+        let mut attributes = vec![("message_id".to_owned(), email.message_id.clone())];
+        let list = |mailboxes: &[Mailbox]| {
+            mailboxes
+                .iter()
+                .map(|m| m.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (name, value) in [
+            ("from_name", email.from.name.clone().unwrap_or_default()),
+            ("to", list(&email.to)),
+            ("cc", list(&email.cc)),
+            ("in_reply_to", email.in_reply_to.join(" ")),
+            ("references", email.references.join(" ")),
+        ] {
+            if !value.is_empty() {
+                attributes.push((name.to_owned(), value));
+            }
+        }
+        Self {
+            connector_id,
+            channel: Channel::Email,
+            gateway_message_id: email.message_id.clone(),
+            sender: email.from.address.clone(),
+            recipient: recipient.to_owned(),
+            body: email.text.clone(),
+            received_at,
+            subject: email.subject.clone(),
+            attributes,
+            email: Some(Box::new(email)),
+        }
+    }
+
+    /// The metadata of its attachments, as routing sees them.
+    pub fn attachment_metadata(&self) -> Vec<Attachment> {
+        self.email
+            .as_ref()
+            .map(|email| {
+                email
+                    .attachments
+                    .iter()
+                    .map(|a| Attachment {
+                        name: a.name.clone(),
+                        mime_type: a.mime_type.clone(),
+                        size: a.content.len() as u64,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// What storing one post gave.
@@ -96,8 +187,8 @@ fn query(sql: String) -> Query<'static> {
     sqlx::query(sqlx::AssertSqlSafe(sql))
 }
 
-const PENDING_COLUMNS: &str =
-    "id, connector_id, channel, gateway_message_id, sender, recipient, body, received_at";
+const PENDING_COLUMNS: &str = "id, connector_id, channel, gateway_message_id, sender, \
+                               recipient, body, received_at, subject, attributes, attachments";
 
 pub(super) fn pending_from_row(row: &AnyRow) -> Result<PendingMessage, StoreError> {
     let channel: String = row.try_get("channel")?;
@@ -111,7 +202,78 @@ pub(super) fn pending_from_row(row: &AnyRow) -> Result<PendingMessage, StoreErro
         recipient: row.try_get("recipient")?,
         body: row.try_get("body")?,
         received_at: row.try_get("received_at")?,
+        subject: row.try_get("subject")?,
+        attributes: json_column(row, "attributes")?,
+        attachments: json_column(row, "attachments")?,
     })
+}
+
+/// A JSON column of `inbound_messages`, read into `T`.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Corrupt(format!("inbound_messages.{column}: {e}")))
+}
+
+/// Stores what an email carries beyond its message row: addresses, HTML, threading
+/// ids, and its attachments, whose bytes are kept once per content.
+async fn store_email_parts(
+    conn: &mut AnyConnection,
+    message_id: i64,
+    email: &InboundEmail,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO inbound_emails (message_id, rfc_message_id, generated_id, from_name, \
+         to_addresses, cc_addresses, html, in_reply_to, references_ids, dialect) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(message_id)
+    .bind(&email.message_id)
+    .bind(i64::from(email.generated_message_id))
+    .bind(email.from.name.clone())
+    .bind(json(&email.to))
+    .bind(json(&email.cc))
+    .bind(email.html.clone())
+    .bind(json(&email.in_reply_to))
+    .bind(json(&email.references))
+    .bind(email.dialect.as_str())
+    .execute(&mut *conn)
+    .await?;
+    for (position, attachment) in email.attachments.iter().enumerate() {
+        let sha256 = attachment.sha256();
+        sqlx::query(
+            "INSERT INTO attachment_blobs (sha256, size, content) VALUES ($1, $2, $3) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(&sha256)
+        .bind(attachment.content.len() as i64)
+        .bind(attachment.content.clone())
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO message_attachments (message_id, position, name, mime_type, size, \
+             sha256, content_id, inline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(message_id)
+        .bind(position as i64)
+        .bind(&attachment.name)
+        .bind(&attachment.mime_type)
+        .bind(attachment.content.len() as i64)
+        .bind(&sha256)
+        .bind(attachment.content_id.clone())
+        .bind(i64::from(attachment.inline))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A list of an email's, as its JSON column holds it.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("email parts serialise")
 }
 
 pub(super) fn state_from(text: &str) -> Result<MessageState, StoreError> {
@@ -126,12 +288,7 @@ impl Store {
     pub async fn store_inbound(&self, batch: &[NewInbound]) -> Result<Vec<Stored>, StoreError> {
         let now = now_ms();
         let style = Style::of(self.backend);
-        let key = |n: &NewInbound| {
-            (
-                n.sms.recipient.as_str().to_owned(),
-                n.sms.gateway_message_id.clone(),
-            )
-        };
+        let key = |n: &NewInbound| (n.recipient.clone(), n.gateway_message_id.clone());
         // The first post of each key is the one inserted; later ones in the batch are
         // retries of it.
         let mut first_of: HashMap<(String, String), usize> = HashMap::new();
@@ -147,24 +304,37 @@ impl Store {
         for chunk in unique.chunks(ROWS_PER_STATEMENT) {
             let mut q = query(format!(
                 "INSERT INTO inbound_messages (connector_id, channel, gateway_message_id, \
-                 sender, recipient, body, received_at, stored_at, state, lease_until) VALUES {} \
+                 sender, recipient, body, received_at, stored_at, state, lease_until, subject, \
+                 attributes, attachments) VALUES {} \
                  ON CONFLICT (recipient, gateway_message_id) DO NOTHING \
                  RETURNING id, recipient, gateway_message_id",
-                placeholders(style, chunk.len(), 10)
+                placeholders(style, chunk.len(), 13)
             ));
             for &i in chunk {
                 let post = &batch[i];
+                let (attributes, attachments) = if post.email.is_some() {
+                    (
+                        serde_json::to_string(&post.attributes).expect("pairs serialise"),
+                        serde_json::to_string(&post.attachment_metadata())
+                            .expect("metadata serialises"),
+                    )
+                } else {
+                    ("[]".to_owned(), "[]".to_owned())
+                };
                 q = q
                     .bind(post.connector_id)
                     .bind(post.channel.as_str())
-                    .bind(post.sms.gateway_message_id.clone())
-                    .bind(post.sms.sender.as_str().to_owned())
-                    .bind(post.sms.recipient.as_str().to_owned())
-                    .bind(post.sms.text.clone())
-                    .bind(post.sms.received_at)
+                    .bind(post.gateway_message_id.clone())
+                    .bind(post.sender.clone())
+                    .bind(post.recipient.clone())
+                    .bind(post.body.clone())
+                    .bind(post.received_at)
                     .bind(now)
                     .bind(MessageState::Received.as_str())
-                    .bind(now + ROUTING_LEASE_MS);
+                    .bind(now + ROUTING_LEASE_MS)
+                    .bind(post.subject.clone())
+                    .bind(attributes)
+                    .bind(attachments);
             }
             // A connector deleted after the post found it: the post's doing, not the
             // database's, so it is told which connector is gone.
@@ -190,6 +360,13 @@ impl Store {
                         state: MessageState::Received,
                     },
                 );
+            }
+        }
+        // An email's other parts go in the same transaction as its message: nothing is
+        // half-stored.
+        for &i in &unique {
+            if let (Some(email), Some(new)) = (&batch[i].email, stored.get(&key(&batch[i]))) {
+                store_email_parts(&mut tx, new.id, email).await?;
             }
         }
         let new_ids: Vec<i64> = stored.values().map(|s| s.id).collect();

@@ -393,8 +393,10 @@ mod tests {
     fn connector(token: &str, require_token: bool, twilio: Option<&str>) -> SmsConnector {
         SmsConnector {
             id: 1,
+            channel: crate::channel::Channel::Sms,
             name: "line".into(),
             recipient: "+4930123456".into(),
+            addresses: Vec::new(),
             token: token.into(),
             require_token,
             routing_type: super::super::RoutingType::DirectAcdGroup,

@@ -3,6 +3,7 @@
 //! through a routing application. This module holds the rules for a connector's
 //! fields; storage is in the store crate and the HTTP resource in the server's API.
 
+pub mod email;
 pub mod inbound;
 pub mod plugins;
 mod recipient;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::acd_groups::{FieldError, validate_name};
+use crate::channel::Channel;
 pub use plugins::{ActivePlugin, PluginVersion, activates_on_upload};
 pub use recipient::Recipient;
 use switchyard_runtime::{Limits, MAX_DEADLINE, Settings};
@@ -166,7 +168,12 @@ pub struct ConnectorInput {
 #[derive(Debug, Clone)]
 pub struct ConnectorDefinition {
     pub name: String,
-    pub recipient: Recipient,
+    /// SMS or email.
+    pub channel: Channel,
+    /// The E.164 number of an SMS connector; an email connector's first address.
+    pub recipient: String,
+    /// Every address an email connector receives for, lower-cased; empty for SMS.
+    pub addresses: Vec<String>,
     pub require_token: bool,
     pub generate_new_token: bool,
     pub routing_type: RoutingType,
@@ -183,6 +190,25 @@ impl ConnectorDefinition {
     /// Checks every field of `input`. `default_limits` are the host's, which
     /// `plugin_limits` overrides.
     pub fn parse(input: ConnectorInput, default_limits: Limits) -> Result<Self, FieldError> {
+        let recipient = Recipient::parse(&input.recipient)?;
+        Self::parse_routing(
+            input,
+            Channel::Sms,
+            recipient.as_str().to_owned(),
+            Vec::new(),
+            default_limits,
+        )
+    }
+
+    /// The rules every connector shares, whatever it receives: name, routing type and
+    /// groups, subject, plugin settings and limits, token fields.
+    pub(crate) fn parse_routing(
+        input: ConnectorInput,
+        channel: Channel,
+        recipient: String,
+        addresses: Vec<String>,
+        default_limits: Limits,
+    ) -> Result<Self, FieldError> {
         if input.token.is_some() {
             return Err(FieldError::new(
                 "token",
@@ -191,7 +217,6 @@ impl ConnectorDefinition {
             ));
         }
         validate_name(&input.name)?;
-        let recipient = Recipient::parse(&input.recipient)?;
         let routing_type = RoutingType::parse(&input.routing_type)?;
         // Each routing type uses one group field. Refusing the other one, instead of
         // ignoring it, keeps an admin from believing messages go somewhere they don't.
@@ -256,7 +281,9 @@ impl ConnectorDefinition {
         };
         Ok(Self {
             name: input.name,
+            channel,
             recipient,
+            addresses,
             require_token: input.require_token.unwrap_or(true),
             generate_new_token: input.generate_new_token,
             routing_type,
@@ -303,8 +330,15 @@ fn validate_subject(subject: &str) -> Result<(), FieldError> {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SmsConnector {
     pub id: i64,
+    /// SMS or email: the SMS resource shows only SMS connectors, the email resource
+    /// ([`email::EmailConnector`]) the others.
+    #[serde(skip)]
+    pub channel: Channel,
     pub name: String,
     pub recipient: String,
+    /// An email connector's addresses; empty for SMS.
+    #[serde(skip)]
+    pub addresses: Vec<String>,
     pub token: String,
     pub require_token: bool,
     pub routing_type: RoutingType,
@@ -531,8 +565,10 @@ mod tests {
     fn a_stored_connector_restated_as_input_parses_to_the_same_definition() {
         let connector = SmsConnector {
             id: 1,
+            channel: Channel::Sms,
             name: "sales".into(),
             recipient: "+4930123456".into(),
+            addresses: Vec::new(),
             token: "t".into(),
             require_token: false,
             routing_type: RoutingType::RoutingApplication,

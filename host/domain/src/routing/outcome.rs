@@ -15,6 +15,7 @@ use crate::queue::settings::{EmailSettings, SmsSettings};
 use switchyard_runtime::host::LogLine;
 use switchyard_runtime::{Invocation, InvokeError};
 
+use super::message::Attachment;
 use super::{Decision, Target};
 
 /// Where a stored inbound message stands.
@@ -63,6 +64,12 @@ pub struct PendingMessage {
     pub recipient: String,
     pub body: String,
     pub received_at: i64,
+    /// An email's subject; SMS carry none.
+    pub subject: Option<String>,
+    /// What routing applications see beside the text: an email's addresses and
+    /// message ids (SMS: none but the gateway's id, which is added when invoked).
+    pub attributes: Vec<(String, String)>,
+    pub attachments: Vec<Attachment>,
 }
 
 /// The interaction a message becomes in an ACD group.
@@ -77,13 +84,28 @@ pub struct NewInteraction {
 impl NewInteraction {
     /// What the connector alone decides: its subject, no priority, no user data. Used
     /// by direct routing and by the fallback group.
-    fn plain(connector: &SmsConnector, group: i64) -> Self {
+    fn plain(connector: &SmsConnector, message: &PendingMessage, group: i64) -> Self {
         Self {
             acd_group: group,
             priority: 0,
-            subject: connector.incoming_subject.clone(),
+            subject: connector_subject(connector, message),
             user_data: Vec::new(),
         }
+    }
+}
+
+/// The subject an interaction gets from its connector. An SMS connector's incoming
+/// subject is fixed; an email connector's is a rule over the email's own subject:
+/// `{subject}` in it stands for that subject, and without a rule the email's subject
+/// is the interaction's.
+pub fn connector_subject(connector: &SmsConnector, message: &PendingMessage) -> Option<String> {
+    match (connector.channel, &connector.incoming_subject) {
+        (Channel::Email, Some(rule)) => {
+            let own = message.subject.as_deref().unwrap_or("");
+            Some(rule.replace("{subject}", own).trim().to_owned()).filter(|s| !s.is_empty())
+        }
+        (Channel::Email, None) => message.subject.clone(),
+        (_, subject) => subject.clone(),
     }
 }
 
@@ -223,7 +245,7 @@ pub fn direct(
         // was edited by hand, and the message is parked with the reason.
         return unroutable(message, connector, "the direct connector has no ACD group");
     };
-    let interaction = NewInteraction::plain(connector, group);
+    let interaction = NewInteraction::plain(connector, message, group);
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
@@ -284,7 +306,7 @@ pub fn decided(
                 subject: target
                     .subject
                     .clone()
-                    .or_else(|| connector.incoming_subject.clone()),
+                    .or_else(|| connector_subject(connector, message)),
                 user_data: target.user_data.clone(),
             };
             (
@@ -523,7 +545,7 @@ fn fail_with(
             conversation: None,
         };
     };
-    let interaction = NewInteraction::plain(connector, group);
+    let interaction = NewInteraction::plain(connector, message, group);
     Routed {
         message_id: message.id,
         contact: message.sender.clone(),
@@ -600,8 +622,10 @@ mod tests {
     fn connector(routing_type: RoutingType, fallback: Option<i64>) -> SmsConnector {
         SmsConnector {
             id: 7,
+            channel: crate::channel::Channel::Sms,
             name: "line".into(),
             recipient: "+4930123456".into(),
+            addresses: Vec::new(),
             token: "t".into(),
             require_token: true,
             routing_type,
@@ -627,6 +651,9 @@ mod tests {
             recipient: "+4930123456".into(),
             body: "hi".into(),
             received_at: 1,
+            subject: None,
+            attributes: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchyard::domain::channel::Channel;
 use switchyard::domain::connectors::inbound::InboundSms;
 use switchyard::runtime::World;
 use switchyard::store::messages::NewInbound;
@@ -595,12 +594,10 @@ async fn a_backlog_resumed_while_new_posts_arrive_is_routed_once_without_failed_
             .iter()
             .map(|&n| {
                 let post = sms(n, &format!("backlog-{n:05}"), "left behind");
-                NewInbound {
+                NewInbound::sms(
                     connector_id,
-                    channel: Channel::Sms,
-                    sms: InboundSms::from_json(serde_json::from_value(post).unwrap(), now_ms())
-                        .unwrap(),
-                }
+                    InboundSms::from_json(serde_json::from_value(post).unwrap(), now_ms()).unwrap(),
+                )
             })
             .collect();
         store.store_inbound(&posts).await.unwrap();

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchyard::domain::channel::Channel;
 use switchyard::domain::connectors::inbound::InboundSms;
 use switchyard::store::messages::NewInbound;
 use switchyard::store::{Store, now_ms};
@@ -108,20 +107,21 @@ async fn a_backlog_left_by_a_crash_is_claimed_once() {
     // leases still running.
     let store = Store::connect(&db.url).await.unwrap();
     let posts: Vec<NewInbound> = (0..600)
-        .map(|n| NewInbound {
-            connector_id,
-            channel: Channel::Sms,
-            sms: InboundSms::from_json(
-                serde_json::from_value(sms(
-                    "+4930100003",
-                    "+4915100000001",
-                    "left behind",
-                    &format!("backlog-{n}"),
-                ))
+        .map(|n| {
+            NewInbound::sms(
+                connector_id,
+                InboundSms::from_json(
+                    serde_json::from_value(sms(
+                        "+4930100003",
+                        "+4915100000001",
+                        "left behind",
+                        &format!("backlog-{n}"),
+                    ))
+                    .unwrap(),
+                    now_ms(),
+                )
                 .unwrap(),
-                now_ms(),
             )
-            .unwrap(),
         })
         .collect();
     let ids: HashSet<i64> = store
