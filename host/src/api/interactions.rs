@@ -24,6 +24,7 @@ pub fn router() -> ApiRouter {
         .route("/interactions/{id}", get(show))
         .route("/messages", get(list_messages))
         .route("/messages/{id}", get(show_message))
+        .route("/attachments/{id}", get(download_attachment))
 }
 
 /// A list item: the interaction without its message, which the detail
@@ -182,4 +183,61 @@ pub(super) async fn show_message(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<MessageView>, ApiError> {
     Ok(Json(state.store.message(id).await?))
+}
+
+/// An email attachment's bytes, with its type and name: what an agent's or admin's
+/// browser saves. `nosniff` and `attachment` keep a crafted HTML or SVG attachment
+/// from running as a page of this server.
+#[utoipa::path(
+    get,
+    path = "/api/v1/attachments/{id}",
+    tag = "interactions",
+    operation_id = "download_attachment",
+    summary = "Download an email attachment",
+    params(("id" = i64, Path, description = "The attachment's id (from a message's `email.attachments`)")),
+    responses(
+        (status = 200, description = "The attachment's bytes, with its MIME type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn download_attachment(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (attachment, bytes) = state.store.attachment(id).await?;
+    let mime = attachment
+        .mimetype
+        .parse::<axum::http::HeaderValue>()
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("application/octet-stream"));
+    // The name goes in RFC 5987 form, so any character survives.
+    let encoded: String = attachment
+        .name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename*=UTF-8''{encoded}");
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (
+                header::CONTENT_DISPOSITION,
+                axum::http::HeaderValue::from_str(&disposition)
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("disposition: {e}")))?,
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                axum::http::HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -89,6 +89,7 @@ pub(super) async fn serve() -> Response {
         super::interactions::show,
         super::interactions::list_messages,
         super::interactions::show_message,
+        super::interactions::download_attachment,
         super::queue::create,
         super::queue::list,
         super::queue::show,

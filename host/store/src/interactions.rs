@@ -82,6 +82,7 @@ fn message_from_row(row: &AnyRow) -> Result<MessageView, StoreError> {
         interaction_id: row.try_get("interaction_id")?,
         activity: Vec::new(),
         routing: None,
+        email: None,
     })
 }
 
@@ -196,6 +197,9 @@ impl Store {
             }),
             None => None,
         };
+        if message.channel == Channel::Email {
+            message.email = self.email_view(id).await?;
+        }
         Ok(message)
     }
 

@@ -39,7 +39,12 @@ pub fn parse(raw: &[u8]) -> Result<InboundEmail, EmailRefusal> {
         name: from.1.map(str::to_owned),
     };
     let subject = clean_subject(message.subject());
-    let html = message.body_html(0).map(|h| h.into_owned());
+    // Only a real HTML part: mail-parser renders a text-only mail as HTML too.
+    let html = message
+        .html_part(0)
+        .filter(|part| part.is_content_type("text", "html"))
+        .and_then(|part| part.text_contents())
+        .map(str::to_owned);
     let text = match message.body_text(0) {
         // mail-parser renders a missing text part from the HTML; the HTML is read
         // here instead, so both dialects turn HTML into text the same way.
@@ -186,6 +191,7 @@ mod tests {
         assert_eq!(email.in_reply_to, ["q1@shop.example"]);
         assert_eq!(email.references, ["q0@shop.example", "q1@shop.example"]);
         assert!(email.attachments.is_empty());
+        assert_eq!(email.html, None, "a text-only mail has no HTML");
     }
 
     #[test]

@@ -139,6 +139,43 @@ pub struct MessageView {
     pub interaction_id: Option<i64>,
     pub activity: Vec<Activity>,
     pub routing: Option<RoutingRecordView>,
+    /// An email's subject, addresses, HTML, threading ids and attachments; absent for
+    /// SMS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailView>,
+}
+
+/// What an inbound email carried beyond its sender, recipient and text.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EmailView {
+    pub subject: Option<String>,
+    pub from_name: Option<String>,
+    pub to: Vec<crate::email::Mailbox>,
+    pub cc: Vec<crate::email::Mailbox>,
+    pub html: Option<String>,
+    /// The Message-ID, without angle brackets.
+    pub message_id: String,
+    /// The email had none; this one was made from its content.
+    pub generated_message_id: bool,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    /// How it arrived: `mime`, `postmark` or `mailgun`.
+    pub dialect: String,
+    pub attachments: Vec<AttachmentView>,
+}
+
+/// An attachment (seed 003: id, name, size, mimetype); its bytes are at
+/// `GET /api/v1/attachments/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AttachmentView {
+    pub id: i64,
+    pub name: String,
+    pub size: i64,
+    pub mimetype: String,
+    /// Shown in the body (referred to by `content_id`) rather than listed as a file.
+    pub inline: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
 }
 
 /// A message as the list shows it: without its activity log and routing record, which

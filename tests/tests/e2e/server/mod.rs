@@ -18,6 +18,7 @@ mod connectors;
 mod contract;
 mod durability;
 mod edges;
+mod email;
 mod fairness;
 mod inbound;
 mod isolation;

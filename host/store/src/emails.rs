@@ -1,0 +1,87 @@
+//! Reading inbound emails' own parts (addresses, HTML, threading ids) and their
+//! attachments, stored by `messages.rs` in the transaction that stores the message.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use switchyard_domain::interactions::{AttachmentView, EmailView};
+
+fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("inbound_emails.{column}: {e}"))
+}
+
+fn list<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(column, e))
+}
+
+fn attachment_from_row(row: &AnyRow) -> Result<AttachmentView, StoreError> {
+    Ok(AttachmentView {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        size: row.try_get("size")?,
+        mimetype: row.try_get("mime_type")?,
+        inline: row.try_get::<i64, _>("inline")? != 0,
+        content_id: row.try_get("content_id")?,
+    })
+}
+
+const ATTACHMENT_COLUMNS: &str = "id, name, size, mime_type, inline, content_id";
+
+impl Store {
+    /// The email parts of message `message_id`; `None` for an SMS.
+    pub async fn email_view(&self, message_id: i64) -> Result<Option<EmailView>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT m.subject, e.rfc_message_id, e.generated_id, e.from_name, e.to_addresses, \
+             e.cc_addresses, e.html, e.in_reply_to, e.references_ids, e.dialect \
+             FROM inbound_emails e JOIN inbound_messages m ON m.id = e.message_id \
+             WHERE e.message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(EmailView {
+            subject: row.try_get("subject")?,
+            from_name: row.try_get("from_name")?,
+            to: list(&row, "to_addresses")?,
+            cc: list(&row, "cc_addresses")?,
+            html: row.try_get("html")?,
+            message_id: row.try_get("rfc_message_id")?,
+            generated_message_id: row.try_get::<i64, _>("generated_id")? != 0,
+            in_reply_to: list(&row, "in_reply_to")?,
+            references: list(&row, "references_ids")?,
+            dialect: row.try_get("dialect")?,
+            attachments: self.attachments_of(message_id).await?,
+        }))
+    }
+
+    /// The attachments of message `message_id`, in the email's order.
+    pub async fn attachments_of(&self, message_id: i64) -> Result<Vec<AttachmentView>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ATTACHMENT_COLUMNS} FROM message_attachments WHERE message_id = $1 \
+             ORDER BY position"
+        )))
+        .bind(message_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attachment_from_row).collect()
+    }
+
+    /// Attachment `id` with its bytes.
+    pub async fn attachment(&self, id: i64) -> Result<(AttachmentView, Vec<u8>), StoreError> {
+        let row = sqlx::query(
+            "SELECT a.id, a.name, a.size, a.mime_type, a.inline, a.content_id, b.content \
+             FROM message_attachments a JOIN attachment_blobs b ON b.sha256 = a.sha256 \
+             WHERE a.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("attachment {id}")))?;
+        Ok((attachment_from_row(&row)?, row.try_get("content")?))
+    }
+}
