@@ -12,6 +12,7 @@ mod acd_groups;
 mod agent_sessions;
 mod agents;
 mod connectors;
+mod conversations;
 mod email_connectors;
 pub mod error;
 mod external_systems;
@@ -170,6 +171,7 @@ fn groups() -> Groups {
                     .merge(agents::router())
                     .merge(connectors::router())
                     .merge(email_connectors::router())
+                    .merge(conversations::router())
                     .merge(plugins::router())
                     .merge(interactions::router())
                     .merge(queue::router())

@@ -7,6 +7,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use crate::domain::email::thread;
 use crate::domain::queue::EntryRecord;
 use crate::domain::queue::settings::{EmailSettings, TlsMode};
 
@@ -63,7 +64,13 @@ pub fn transport(
 
 /// The MIME message for `entry`: plain UTF-8 text, with a Message-ID made from the
 /// entry number so a mail resent after a crash can be recognised as the same one.
-pub fn message(entry: &EntryRecord, settings: &EmailSettings) -> Result<Message, EmailError> {
+/// `thread`: the In-Reply-To and References of an email answering another
+/// ([`crate::domain::email::thread::reply_headers`]), so the customer's client threads it.
+pub fn message(
+    entry: &EntryRecord,
+    settings: &EmailSettings,
+    thread: Option<(String, String)>,
+) -> Result<Message, EmailError> {
     let invalid = |what: &str, e: &dyn std::fmt::Display| EmailError {
         code: "SMTP-MESSAGE".into(),
         description: format!("{what}: {e}"),
@@ -77,14 +84,18 @@ pub fn message(entry: &EntryRecord, settings: &EmailSettings) -> Result<Message,
         .sender
         .rsplit_once('@')
         .map_or(settings.host.as_str(), |(_, d)| d);
-    Message::builder()
+    let mut builder = Message::builder()
         .from(from)
         .to(to)
         .subject(c.subject.clone().unwrap_or_default())
         .message_id(Some(format!(
-            "<switchyard-queue-{}@{domain}>",
-            entry.number
-        )))
+            "<{}>",
+            thread::queue_message_id(entry.number, domain)
+        )));
+    if let Some((in_reply_to, references)) = thread {
+        builder = builder.in_reply_to(in_reply_to).references(references);
+    }
+    builder
         .header(ContentType::TEXT_PLAIN)
         .body(c.body.clone())
         .map_err(|e| invalid("message", &e))

@@ -15,6 +15,7 @@ use tracing::field::Empty;
 use super::email;
 use super::sms::{self, Attempt};
 use crate::domain::channel::Channel;
+use crate::domain::email::thread;
 use crate::domain::queue::rate::{self, Slot};
 use crate::domain::queue::rules::{self, Enabled, Plan};
 use crate::domain::queue::settings::{EmailSettings, SmsSettings};
@@ -433,8 +434,18 @@ impl Processor {
 
     async fn send_email(&self, claimed: &Claimed, settings: &EmailSettings) {
         let entry = &claimed.entry;
+        // An answer to an inbound email carries its thread; a store error only loses
+        // the threading, not the mail.
+        let thread = match entry.inbound_message_id {
+            Some(id) => self.inner.store.email_thread(id).await.unwrap_or_else(|e| {
+                tracing::warn!(entry = entry.number, error = %e, "cannot read the thread of the email answered");
+                None
+            }),
+            None => None,
+        };
+        let thread = thread.map(|(id, references)| thread::reply_headers(&id, &references));
         let (transport, message) = match email::transport(settings)
-            .and_then(|t| Ok((t, email::message(entry, settings)?)))
+            .and_then(|t| Ok((t, email::message(entry, settings, thread)?)))
         {
             Ok(both) => both,
             Err(e) => {

@@ -18,8 +18,10 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::agents::Offering;
+use crate::domain::channel::Channel;
 use crate::domain::connectors::{RoutingType, SmsConnector};
 use crate::domain::conversations::Conversation;
+use crate::domain::email::thread;
 use crate::domain::routing::outcome::{self, Groups, PendingMessage, PluginRef, Routed, kv_scope};
 use crate::domain::routing::{ConnectorContext, InboundMessage};
 use crate::metrics::Metrics;
@@ -379,14 +381,32 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         };
         routes.insert(id, route);
     }
+    // An email answering a thread joins the conversation of that thread's contact,
+    // whoever sends it; every other message is its sender's.
+    let mut thread_contacts: HashMap<i64, String> = HashMap::new();
+    for message in messages.iter().filter(|m| m.channel == Channel::Email) {
+        let ancestors = thread::ancestors(&message.attributes);
+        if let (Some(connector), false) = (message.connector_id, ancestors.is_empty())
+            && let Some(contact) = store.thread_contact(connector, &ancestors).await?
+        {
+            thread_contacts.insert(message.id, contact);
+        }
+    }
+    let contact_of = |m: &PendingMessage| {
+        thread_contacts
+            .get(&m.id)
+            .cloned()
+            .unwrap_or_else(|| m.sender.clone())
+    };
     // A conversation is a contact's on one connector: read per connector of the batch.
     let mut conversations = HashMap::new();
     for connector in routes.keys() {
-        let senders: Vec<&str> = messages
+        let contacts: Vec<String> = messages
             .iter()
             .filter(|m| m.connector_id == Some(*connector))
-            .map(|m| m.sender.as_str())
+            .map(contact_of)
             .collect();
+        let senders: Vec<&str> = contacts.iter().map(String::as_str).collect();
         for (contact, conversation) in store.conversations(*connector, &senders).await? {
             conversations.insert((*connector, contact), conversation);
         }
@@ -401,6 +421,7 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         &routes,
         &groups,
         conversations,
+        &thread_contacts,
         kv,
         staffing,
         context,
@@ -513,6 +534,7 @@ async fn decide_all(
     routes: &HashMap<i64, Option<Route>>,
     groups: &Groups,
     mut conversations: HashMap<(i64, String), Conversation>,
+    thread_contacts: &HashMap<i64, String>,
     kv: Arc<BatchKv>,
     staffing: Arc<DbStaffing>,
     router: &RouterContext,
@@ -525,12 +547,17 @@ async fn decide_all(
             .connector_id
             .and_then(|id| routes.get(&id))
             .and_then(Option::as_ref);
-        let conversation_key = message.connector_id.map(|id| (id, message.sender.clone()));
+        let contact = thread_contacts
+            .get(&message.id)
+            .unwrap_or(&message.sender)
+            .clone();
+        let conversation_key = message.connector_id.map(|id| (id, contact.clone()));
         let conversation = conversation_key
             .as_ref()
             .and_then(|key| conversations.get(key))
             .cloned()
             .unwrap_or_default();
+        let status_before = conversation.status;
         let routed = match route {
             None => outcome::orphaned(message),
             Some(route) => {
@@ -666,6 +693,9 @@ async fn decide_all(
                 }
             }
         };
+        let mut routed = routed;
+        routed.contact = contact;
+        routed.conversation_before = Some(status_before);
         if let (Some(conversation), Some(key)) = (&routed.conversation, conversation_key) {
             conversations.insert(key, conversation.clone());
         }

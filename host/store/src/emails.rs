@@ -5,6 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+use switchyard_domain::email::thread;
 use switchyard_domain::interactions::{AttachmentView, EmailView};
 
 fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
@@ -69,6 +70,72 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(attachment_from_row).collect()
+    }
+
+    /// The Message-ID and References of inbound email `message_id`: what an answer to
+    /// it threads onto. `None` for an SMS.
+    pub async fn email_thread(
+        &self,
+        message_id: i64,
+    ) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT rfc_message_id, references_ids FROM inbound_emails WHERE message_id = $1",
+        )
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((
+                row.try_get("rfc_message_id")?,
+                list(&row, "references_ids")?,
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// The contact whose conversation on connector `connector_id` the nearest of
+    /// `ancestors` (Message-IDs, nearest first) belongs to: an inbound email's sender,
+    /// or the recipient of an email the queue sent answering one of the connector's
+    /// messages. `None` when none is known here.
+    pub async fn thread_contact(
+        &self,
+        connector_id: i64,
+        ancestors: &[String],
+    ) -> Result<Option<String>, StoreError> {
+        for id in ancestors
+            .iter()
+            .take(switchyard_domain::email::MAX_THREAD_IDS)
+        {
+            let contact: Option<String> = match thread::queue_entry_of(id) {
+                Some(number) => {
+                    sqlx::query_scalar(
+                        "SELECT q.recipient FROM queue_entries q \
+                         JOIN inbound_messages m ON m.id = q.inbound_message_id \
+                         WHERE q.number = $1 AND m.connector_id = $2 AND q.media = 'email'",
+                    )
+                    .bind(number)
+                    .bind(connector_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                }
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT m.sender FROM inbound_emails e \
+                         JOIN inbound_messages m ON m.id = e.message_id \
+                         WHERE e.rfc_message_id = $1 AND m.connector_id = $2 \
+                         ORDER BY m.id LIMIT 1",
+                    )
+                    .bind(id)
+                    .bind(connector_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                }
+            };
+            if contact.is_some() {
+                return Ok(contact);
+            }
+        }
+        Ok(None)
     }
 
     /// Attachment `id` with its bytes.

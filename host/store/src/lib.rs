@@ -9,6 +9,7 @@
 mod acd_groups;
 pub mod agents;
 mod connectors;
+mod conversations;
 mod emails;
 pub mod external;
 mod interactions;

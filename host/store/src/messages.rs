@@ -766,7 +766,8 @@ async fn claim_for_write(
 }
 
 /// Upserts the last conversation state per contact and connector among the written
-/// outcomes.
+/// outcomes, links each message to its conversation, and logs each status change in
+/// the conversation's activity log.
 async fn write_conversations(
     conn: &mut AnyConnection,
     style: Style,
@@ -774,36 +775,113 @@ async fn write_conversations(
     now: i64,
 ) -> Result<(), StoreError> {
     // Later outcomes of the same contact carry the state after the earlier ones.
-    let mut last: HashMap<(i64, &str), &Conversation> = HashMap::new();
+    let mut last: HashMap<(i64, &str), &Routed> = HashMap::new();
     let mut order = Vec::new();
     for o in written {
-        if let (Some(conversation), Some(connector)) = (&o.conversation, o.connector_id)
-            && last
-                .insert((connector, o.contact.as_str()), conversation)
-                .is_none()
+        if let (Some(_), Some(connector)) = (&o.conversation, o.connector_id)
+            && last.insert((connector, o.contact.as_str()), o).is_none()
         {
             order.push((connector, o.contact.as_str()));
         }
     }
+    let mut ids: HashMap<(i64, String), i64> = HashMap::new();
     for chunk in order.chunks(ROWS_PER_STATEMENT) {
+        // A new message takes a closed conversation out of the archive: it is back in
+        // the inbox, New.
         let mut q = query(format!(
             "INSERT INTO conversations (connector_id, channel, contact, status, tags, \
              created_at, updated_at) VALUES {} ON CONFLICT (connector_id, contact) DO UPDATE \
              SET status = excluded.status, tags = excluded.tags, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at, \
+             archived = CASE WHEN excluded.status = 'closed' THEN conversations.archived \
+               ELSE 0 END \
+             RETURNING id, connector_id, contact",
             placeholders(style, chunk.len(), 7)
         ));
         for key in chunk {
             let (connector, contact) = *key;
-            let c = last[key];
+            let o = last[key];
+            let c = o
+                .conversation
+                .as_ref()
+                .expect("only outcomes with a conversation");
             q = q
                 .bind(connector)
-                .bind(Channel::Sms.as_str())
+                .bind(o.channel.as_str())
                 .bind(contact.to_string())
                 .bind(c.status.as_str())
                 .bind(serde_json::to_string(&c.tags).expect("tags serialise"))
                 .bind(now)
                 .bind(now);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            ids.insert(
+                (row.try_get("connector_id")?, row.try_get("contact")?),
+                row.try_get("id")?,
+            );
+        }
+    }
+    let conversation_of = |o: &Routed| {
+        o.connector_id
+            .and_then(|connector| ids.get(&(connector, o.contact.clone())).copied())
+    };
+    let linked: Vec<(i64, i64)> = written
+        .iter()
+        .filter(|o| o.conversation.is_some())
+        .filter_map(|o| Some((o.message_id, conversation_of(o)?)))
+        .collect();
+    for chunk in linked.chunks(ROWS_PER_STATEMENT) {
+        let cases: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "WHEN {} THEN {}",
+                    style.param(2 * i + 1),
+                    style.param(2 * i + 2)
+                )
+            })
+            .collect();
+        let mut q = query(format!(
+            "UPDATE inbound_messages SET conversation_id = CASE id {} END WHERE id IN ({})",
+            cases.join(" "),
+            list(style, 2 * chunk.len() + 1, chunk.len())
+        ));
+        for (message, conversation) in chunk {
+            q = q.bind(*message).bind(*conversation);
+        }
+        for (message, _) in chunk {
+            q = q.bind(*message);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    // Each status change, in the order the messages were routed.
+    let changes: Vec<(i64, &Routed, &str, &str)> = written
+        .iter()
+        .filter_map(|o| {
+            let after = o.conversation.as_ref()?.status;
+            let before = o.conversation_before?;
+            (before != after)
+                .then(|| Some((conversation_of(o)?, *o, before.as_str(), after.as_str())))?
+        })
+        .collect();
+    for chunk in changes.chunks(ROWS_PER_STATEMENT) {
+        let mut q = query(format!(
+            "INSERT INTO conversation_activity (conversation_id, at, actor, action, \
+             from_status, to_status, detail) VALUES {}",
+            placeholders(style, chunk.len(), 7)
+        ));
+        for (conversation, o, before, after) in chunk {
+            let actor = match o.connector_id {
+                Some(connector) => format!("routing:connector {connector}"),
+                None => "routing".to_owned(),
+            };
+            q = q
+                .bind(*conversation)
+                .bind(now)
+                .bind(actor)
+                .bind("inbound")
+                .bind(before.to_string())
+                .bind(after.to_string())
+                .bind(format!("message {}", o.message_id));
         }
         q.execute(&mut *conn).await?;
     }

@@ -914,10 +914,11 @@ impl Store {
                         "the draft changed while it was being sent; send again".into(),
                     ));
                 }
+                let actor = new.created_by.clone();
                 let created = insert_entry(&mut tx, new, now).await?;
                 entry = Some(created.number);
                 write_draft(&mut tx, id, None, InteractionState::Accepted, now).await?;
-                in_progress(&mut tx, id, current.channel, &current.from, now).await?;
+                in_progress(&mut tx, id, current.channel, &current.from, &actor, now).await?;
                 pending.push(told(InteractionState::Accepted));
             }
             Change::Cancel => {
@@ -1229,35 +1230,78 @@ async fn write_draft(
     Ok(())
 }
 
-/// Seed 004: an agent's reply puts the contact's conversation In progress, unless the
-/// contact is in a flow. The conversation is the one on the connector the interaction's
-/// message came in on; if that connector was deleted, there is none to change.
+/// Seed 004: an agent's reply puts the conversation In progress, unless the contact is
+/// in a flow, and logs it with the agent. The conversation is the one the message
+/// joined when it was routed (a thread's, for an email reply); for a message routed
+/// before messages were linked, the contact's on the message's connector. If that
+/// connector was deleted, there is none to change.
 async fn in_progress(
     conn: &mut AnyConnection,
     interaction: i64,
     channel: Channel,
     contact: &str,
+    actor: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO conversations (connector_id, channel, contact, status, tags, created_at, \
-         updated_at) \
-         SELECT m.connector_id, $1, $2, $3, '[]', $4, $4 FROM interactions i \
+    let linked = sqlx::query(
+        "SELECT c.id, c.status FROM interactions i \
          JOIN inbound_messages m ON m.id = i.message_id \
-         WHERE i.id = $6 AND m.connector_id IS NOT NULL \
-         ON CONFLICT (connector_id, contact) DO UPDATE \
-         SET status = CASE WHEN conversations.status = $5 THEN conversations.status \
-           ELSE excluded.status END, updated_at = excluded.updated_at",
+         JOIN conversations c ON c.id = m.conversation_id WHERE i.id = $1",
     )
-    .bind(channel.as_str())
-    .bind(contact)
+    .bind(interaction)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = linked else {
+        sqlx::query(
+            "INSERT INTO conversations (connector_id, channel, contact, status, tags, \
+             created_at, updated_at) \
+             SELECT m.connector_id, $1, $2, $3, '[]', $4, $4 FROM interactions i \
+             JOIN inbound_messages m ON m.id = i.message_id \
+             WHERE i.id = $6 AND m.connector_id IS NOT NULL \
+             ON CONFLICT (connector_id, contact) DO UPDATE \
+             SET status = CASE WHEN conversations.status = $5 THEN conversations.status \
+               ELSE excluded.status END, updated_at = excluded.updated_at",
+        )
+        .bind(channel.as_str())
+        .bind(contact)
+        .bind(ConversationStatus::InProgress.as_str())
+        .bind(now)
+        .bind(ConversationStatus::InAFlow.as_str())
+        .bind(interaction)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    };
+    let conversation: i64 = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    let keep = [
+        ConversationStatus::InAFlow.as_str(),
+        ConversationStatus::InProgress.as_str(),
+    ];
+    if keep.contains(&status.as_str()) {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE conversations SET status = $1, archived = 0, updated_at = $2 WHERE id = $3",
+    )
     .bind(ConversationStatus::InProgress.as_str())
     .bind(now)
-    .bind(ConversationStatus::InAFlow.as_str())
-    .bind(interaction)
+    .bind(conversation)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    super::conversations::log(
+        &mut *conn,
+        conversation,
+        now,
+        actor,
+        "agent_reply",
+        (
+            Some(status.as_str()),
+            Some(ConversationStatus::InProgress.as_str()),
+        ),
+        Some(&format!("interaction {interaction}")),
+    )
+    .await
 }
 
 /// On PostgreSQL, calls `wake` with every agent another node (or this one) stored

@@ -4,6 +4,7 @@
 
 pub mod mime;
 pub mod relays;
+pub mod thread;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};

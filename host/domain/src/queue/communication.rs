@@ -163,8 +163,10 @@ pub struct Reply {
 
 /// Checks a routing application's reply and decides whether it enters the queue, by
 /// the rules of [`accept`]. A reply follows its channel: an SMS goes out from the
-/// connector's number, an email from the email settings' default sender (a phone
-/// number is no email sender, and the SMTP server would refuse it).
+/// connector's number, an email from the connector's address when it is an email
+/// connector (so the customer's answer comes back to it), else from the email
+/// settings' default sender (a phone number is no email sender, and the SMTP server
+/// would refuse it).
 pub fn reply(reply: Reply, email: &EmailSettings, sms: &SmsSettings) -> Result<NewEntry, Refused> {
     // Whether the channel is on comes first: it is the reason an admin can act on.
     let enabled = match reply.media {
@@ -188,7 +190,11 @@ pub fn reply(reply: Reply, email: &EmailSettings, sms: &SmsSettings) -> Result<N
     let input = CommunicationInput {
         media: reply.media,
         direction: Direction::Outgoing,
-        sender: (reply.media == Channel::Sms).then_some(reply.connector_number),
+        sender: match reply.media {
+            Channel::Sms => Some(reply.connector_number),
+            Channel::Email if reply.connector_number.contains('@') => Some(reply.connector_number),
+            _ => None,
+        },
         recipient,
         subject: reply.subject,
         body: reply.body,

@@ -164,6 +164,11 @@ pub struct Routed {
     pub wrote_kv: bool,
     /// The sender's conversation after this message; None leaves it as it is.
     pub conversation: Option<Conversation>,
+    /// The message's channel, which its conversation is on.
+    pub channel: Channel,
+    /// The conversation's status before this message, when routing read it: a change
+    /// goes in the conversation's activity log.
+    pub conversation_before: Option<crate::conversations::ConversationStatus>,
 }
 
 /// ACD groups by name and by id, as routing resolves them.
@@ -251,6 +256,8 @@ pub fn direct(
         contact: message.sender.clone(),
         connector_id: message.connector_id,
         wrote_kv: false,
+        channel: message.channel,
+        conversation_before: None,
         state: MessageState::Routed,
         detail: interaction_detail(groups, &interaction),
         interaction: Some(interaction),
@@ -345,7 +352,12 @@ pub fn decided(
                 .recipient
                 .clone()
                 .or_else(|| (reply.channel == message.channel).then(|| message.sender.clone())),
-            subject: reply.subject.clone(),
+            // An email answering an email keeps its subject, as mail clients do.
+            subject: reply.subject.clone().or_else(|| {
+                (reply.channel == Channel::Email)
+                    .then(|| message.subject.as_ref().map(|s| reply_subject(s)))
+                    .flatten()
+            }),
             body: reply.body.clone(),
             inbound_message_id: message.id,
             created_by: format!("routing:connector {}", connector.id),
@@ -353,10 +365,24 @@ pub fn decided(
         .collect();
     // A rejected or dropped message reaches no agent, so only the application's own
     // status change applies; a routed one also opens the conversation.
+    // A status the seed does not allow here is refused with the reason; the message
+    // still routes.
+    let status = match decision.status {
+        Some(requested) => {
+            match crate::conversations::check_routing_status(conversation.status, requested) {
+                Ok(status) => Some(status),
+                Err(reason) => {
+                    rec.warnings.push(reason);
+                    None
+                }
+            }
+        }
+        None => None,
+    };
     let (conversation, refused) = if state == MessageState::Routed {
-        conversation.after_inbound_refused(decision.status, &decision.tags)
+        conversation.after_inbound_refused(status, &decision.tags)
     } else {
-        conversation.with_refused(decision.status, &decision.tags)
+        conversation.with_refused(status, &decision.tags)
     };
     if !refused.is_empty() {
         rec.warnings.push(tags_refused(&refused));
@@ -367,6 +393,8 @@ pub fn decided(
         contact: message.sender.clone(),
         connector_id: message.connector_id,
         wrote_kv: false,
+        channel: message.channel,
+        conversation_before: None,
         state,
         detail,
         interaction,
@@ -374,6 +402,18 @@ pub fn decided(
         asked_replies,
         replies: Vec::new(),
         conversation,
+    }
+}
+
+/// `Re: <subject>`, without stacking a second `Re:`.
+fn reply_subject(subject: &str) -> String {
+    if subject
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
+    {
+        subject.to_owned()
+    } else {
+        format!("Re: {subject}")
     }
 }
 
@@ -533,6 +573,8 @@ fn fail_with(
             contact: message.sender.clone(),
             connector_id: message.connector_id,
             wrote_kv: false,
+            channel: message.channel,
+            conversation_before: None,
             state: MessageState::Rejected,
             detail: format!(
                 "unroutable: the routing application failed ({kind}: {error}) and the connector \
@@ -551,6 +593,8 @@ fn fail_with(
         contact: message.sender.clone(),
         connector_id: message.connector_id,
         wrote_kv: false,
+        channel: message.channel,
+        conversation_before: None,
         state: MessageState::Routed,
         detail: format!(
             "to fallback ACD group `{}`: the routing application failed ({kind}: {error})",
@@ -572,6 +616,8 @@ fn unroutable(message: &PendingMessage, connector: &SmsConnector, reason: &str) 
         contact: message.sender.clone(),
         connector_id: message.connector_id,
         wrote_kv: false,
+        channel: message.channel,
+        conversation_before: None,
         state: MessageState::Rejected,
         detail: format!("unroutable: {reason}"),
         interaction: None,
@@ -589,6 +635,8 @@ pub fn orphaned(message: &PendingMessage) -> Routed {
         contact: message.sender.clone(),
         connector_id: message.connector_id,
         wrote_kv: false,
+        channel: message.channel,
+        conversation_before: None,
         state: MessageState::Rejected,
         detail: "unroutable: the connector was deleted before the message was routed".into(),
         interaction: None,
@@ -617,6 +665,13 @@ mod tests {
 
     use super::*;
     use crate::conversations::ConversationStatus;
+
+    #[test]
+    fn reply_subjects_take_one_re() {
+        assert_eq!(reply_subject("Grüße"), "Re: Grüße");
+        assert_eq!(reply_subject("RE: x"), "RE: x");
+        assert_eq!(reply_subject("ü"), "Re: ü");
+    }
     use crate::routing::{GroupTarget, OutboundReply};
 
     fn connector(routing_type: RoutingType, fallback: Option<i64>) -> SmsConnector {

@@ -16,6 +16,7 @@ mod cometd;
 mod concurrent_writes;
 mod connectors;
 mod contract;
+mod conversations;
 mod durability;
 mod edges;
 mod email;
