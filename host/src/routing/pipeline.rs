@@ -420,8 +420,10 @@ async fn route_batch(context: &RouterContext, messages: Vec<PendingMessage>) -> 
         &messages,
         &routes,
         &groups,
-        conversations,
-        &thread_contacts,
+        BatchConversations {
+            by_contact: conversations,
+            thread_contacts,
+        },
         kv,
         staffing,
         context,
@@ -527,19 +529,29 @@ async fn prepare(context: &RouterContext, connector: SmsConnector) -> anyhow::Re
     })
 }
 
+/// The conversations a batch's messages belong to, by connector and contact, and the
+/// contact of each email that answers a thread (whoever sent it).
+struct BatchConversations {
+    by_contact: HashMap<(i64, String), Conversation>,
+    thread_contacts: HashMap<i64, String>,
+}
+
 /// Routes every message of a batch, in order. Returns the outcomes and the kv changes
 /// of the invocations that produced them.
 async fn decide_all(
     messages: &[PendingMessage],
     routes: &HashMap<i64, Option<Route>>,
     groups: &Groups,
-    mut conversations: HashMap<(i64, String), Conversation>,
-    thread_contacts: &HashMap<i64, String>,
+    conversations: BatchConversations,
     kv: Arc<BatchKv>,
     staffing: Arc<DbStaffing>,
     router: &RouterContext,
 ) -> (Vec<Routed>, Vec<(String, KvChanges)>) {
     let (metrics, log_quotas) = (&router.metrics, &router.log_quotas);
+    let BatchConversations {
+        by_contact: mut conversations,
+        thread_contacts,
+    } = conversations;
     let mut outcomes = Vec::with_capacity(messages.len());
     let mut kv_changes = Vec::new();
     for message in messages {
