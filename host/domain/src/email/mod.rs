@@ -182,8 +182,15 @@ pub fn normalize_address(text: &str, field: &'static str) -> Result<String, Fiel
             format!("`{text}` is longer than the 254 characters an address may have"),
         ));
     }
-    crate::queue::settings::check_address(&address, field)?;
+    check_address(&address, field)?;
     Ok(address)
+}
+
+/// Checks an email address as lettre will read it when sending.
+pub fn check_address(text: &str, field: &'static str) -> Result<(), FieldError> {
+    text.parse::<lettre::Address>()
+        .map(|_| ())
+        .map_err(|e| FieldError::new(field, format!("`{text}` is not an email address ({e})")))
 }
 
 /// A message id without its angle brackets and surrounding space; `None` when

@@ -197,12 +197,7 @@ pub fn check_plugin_settings(
         .map_err(|e| FieldError::new(field, e.to_string()))
 }
 
-/// Checks an email address as lettre will read it when sending.
-pub fn check_address(text: &str, field: &'static str) -> Result<(), FieldError> {
-    text.parse::<lettre::Address>()
-        .map(|_| ())
-        .map_err(|e| FieldError::new(field, format!("`{text}` is not an email address ({e})")))
-}
+pub use crate::email::check_address;
 
 fn check_range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), FieldError> {
     if (min..=max).contains(&value) {
