@@ -273,14 +273,13 @@ async fn change_for(
         LinkAttachment => {
             request.only(operation, &["attachmentId"])?;
             let attachment = required(request.attachment_id, "attachmentId", operation)?;
-            // Checked against the state first, so a wrong state still answers 409.
-            let current = state.store.agent_interaction(agent, id).await?;
-            operations::check(current.state, operation)
-                .map_err(|e| ApiError::from(StoreError::Conflict(e.to_string())))?;
-            return Err(ApiError::invalid(
-                "attachmentId",
-                format!("no attachment `{attachment}`: this interaction has none to link"),
-            ));
+            let attachment = attachment.trim().parse::<i64>().map_err(|_| {
+                ApiError::invalid(
+                    "attachmentId",
+                    format!("`{attachment}` is not an attachment id (a whole number)"),
+                )
+            })?;
+            Change::LinkAttachment(attachment)
         }
         Send => {
             request.only(operation, &["text"])?;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -70,6 +70,7 @@ pub fn message(
     entry: &EntryRecord,
     settings: &EmailSettings,
     thread: Option<(String, String)>,
+    attachments: &[(String, String, Vec<u8>)],
 ) -> Result<Message, EmailError> {
     let invalid = |what: &str, e: &dyn std::fmt::Display| EmailError {
         code: "SMTP-MESSAGE".into(),
@@ -95,10 +96,20 @@ pub fn message(
     if let Some((in_reply_to, references)) = thread {
         builder = builder.in_reply_to(in_reply_to).references(references);
     }
-    builder
-        .header(ContentType::TEXT_PLAIN)
-        .body(c.body.clone())
-        .map_err(|e| invalid("message", &e))
+    if attachments.is_empty() {
+        return builder
+            .header(ContentType::TEXT_PLAIN)
+            .body(c.body.clone())
+            .map_err(|e| invalid("message", &e));
+    }
+    // The text first, then each attachment an agent linked, as mail clients expect.
+    let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(c.body.clone()));
+    for (name, mime, bytes) in attachments {
+        let content_type = ContentType::parse(mime)
+            .unwrap_or_else(|_| ContentType::parse("application/octet-stream").expect("valid"));
+        parts = parts.singlepart(Attachment::new(name.clone()).body(bytes.clone(), content_type));
+    }
+    builder.multipart(parts).map_err(|e| invalid("message", &e))
 }
 
 /// Sends `entry` once; the caller decides about retries.

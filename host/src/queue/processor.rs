@@ -444,8 +444,17 @@ impl Processor {
             None => None,
         };
         let thread = thread.map(|(id, references)| thread::reply_headers(&id, &references));
+        // Attachments an agent linked: without them the mail is not the one they sent,
+        // so a store error leaves the entry for a later try.
+        let attachments = match self.inner.store.entry_attachments(entry.number).await {
+            Ok(attachments) => attachments,
+            Err(e) => {
+                tracing::error!(entry = entry.number, error = %e, "cannot read the entry's attachments");
+                return;
+            }
+        };
         let (transport, message) = match email::transport(settings)
-            .and_then(|t| Ok((t, email::message(entry, settings, thread)?)))
+            .and_then(|t| Ok((t, email::message(entry, settings, thread, &attachments)?)))
         {
             Ok(both) => both,
             Err(e) => {

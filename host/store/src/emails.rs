@@ -138,6 +138,32 @@ impl Store {
         Ok(None)
     }
 
+    /// The attachments linked to queue entry `number` (an agent's email reply), in
+    /// order: name, MIME type and bytes.
+    pub async fn entry_attachments(
+        &self,
+        number: i64,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT a.name, a.mime_type, b.content FROM queue_attachments q \
+             JOIN message_attachments a ON a.id = q.attachment_id \
+             JOIN attachment_blobs b ON b.sha256 = a.sha256 \
+             WHERE q.entry_number = $1 ORDER BY q.position",
+        )
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("name")?,
+                    row.try_get("mime_type")?,
+                    row.try_get("content")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Attachment `id` with its bytes.
     pub async fn attachment(&self, id: i64) -> Result<(AttachmentView, Vec<u8>), StoreError> {
         let row = sqlx::query(

@@ -7,20 +7,22 @@ use sqlx::any::AnyRow;
 use super::messages::state_from;
 use super::{Store, StoreError};
 use switchyard_domain::channel::Channel;
+use switchyard_domain::email::Mailbox;
 use switchyard_domain::interactions::{
-    Activity, Interaction, InteractionFilter, InteractionState, MessageFilter, MessageView,
-    RoutingRecordView,
+    Activity, AttachmentRef, Interaction, InteractionFilter, InteractionState, MessageFilter,
+    MessageView, RoutingRecordView,
 };
 
 /// What [`interaction_from_row`] reads; with [`INTERACTION_FROM`] after it.
 pub(crate) const INTERACTION_COLUMNS: &str = "i.id, i.message_id, i.acd_group, \
      g.name AS acd_group_name, i.state, i.priority, i.subject, i.user_data, m.channel, \
      m.sender, m.recipient, m.body, m.received_at, i.agent_id, i.offered_at, i.workbin, \
-     i.draft, i.created_at, i.updated_at";
+     i.draft, i.created_at, i.updated_at, m.attachments, e.cc_addresses, e.html";
 
 /// The tables [`INTERACTION_COLUMNS`] come from.
 pub(crate) const INTERACTION_FROM: &str = "interactions i JOIN acd_groups g ON g.id = i.acd_group \
-     JOIN inbound_messages m ON m.id = i.message_id";
+     JOIN inbound_messages m ON m.id = i.message_id \
+     LEFT JOIN inbound_emails e ON e.message_id = m.id";
 
 const MESSAGE_COLUMNS: &str = "m.id, m.connector_id, m.channel, m.gateway_message_id, m.sender, \
      m.recipient, m.body, m.received_at, m.stored_at, m.state, \
@@ -33,6 +35,28 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 fn channel(row: &AnyRow) -> Result<Channel, StoreError> {
     let text: String = row.try_get("channel")?;
     Channel::parse(&text).ok_or_else(|| corrupt("channel", &text))
+}
+
+/// An email's attachments as the message lists them: those stored with their ids.
+fn attachment_refs(row: &AnyRow) -> Result<Vec<AttachmentRef>, StoreError> {
+    let text: String = row.try_get("attachments")?;
+    let items: Vec<serde_json::Value> =
+        serde_json::from_str(&text).map_err(|e| corrupt("inbound_messages.attachments", e))?;
+    Ok(items
+        .into_iter()
+        .filter(|item| item.get("id").is_some())
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect())
+}
+
+/// The addresses of an email's Cc, when the message is an email.
+fn cc_addresses(row: &AnyRow) -> Result<Vec<String>, StoreError> {
+    let Some(text) = row.try_get::<Option<String>, _>("cc_addresses")? else {
+        return Ok(Vec::new());
+    };
+    let mailboxes: Vec<Mailbox> =
+        serde_json::from_str(&text).map_err(|e| corrupt("inbound_emails.cc_addresses", e))?;
+    Ok(mailboxes.into_iter().map(|m| m.address).collect())
 }
 
 pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreError> {
@@ -61,6 +85,9 @@ pub(crate) fn interaction_from_row(row: &AnyRow) -> Result<Interaction, StoreErr
             .map(serde_json::from_value)
             .transpose()
             .map_err(|e| corrupt("interactions.draft", e))?,
+        cc: cc_addresses(row)?,
+        html: row.try_get("html")?,
+        attachments: attachment_refs(row)?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })

@@ -242,6 +242,7 @@ async fn store_email_parts(
     .bind(email.dialect.as_str())
     .execute(&mut *conn)
     .await?;
+    let mut refs = Vec::with_capacity(email.attachments.len());
     for (position, attachment) in email.attachments.iter().enumerate() {
         let sha256 = attachment.sha256();
         sqlx::query(
@@ -253,9 +254,9 @@ async fn store_email_parts(
         .bind(attachment.content.clone())
         .execute(&mut *conn)
         .await?;
-        sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO message_attachments (message_id, position, name, mime_type, size, \
-             sha256, content_id, inline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             sha256, content_id, inline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(message_id)
         .bind(position as i64)
@@ -265,8 +266,20 @@ async fn store_email_parts(
         .bind(&sha256)
         .bind(attachment.content_id.clone())
         .bind(i64::from(attachment.inline))
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
+        refs.push(serde_json::json!({
+            "id": id, "name": attachment.name, "mime_type": attachment.mime_type,
+            "size": attachment.content.len(),
+        }));
+    }
+    // The message's list gains the ids, so interactions and agents can name them.
+    if !refs.is_empty() {
+        sqlx::query("UPDATE inbound_messages SET attachments = $1 WHERE id = $2")
+            .bind(json(&refs))
+            .bind(message_id)
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use switchyard_domain::interactions::offering::{
     Candidate, Waiting, offer_runs_out_at, plan_offers,
 };
 use switchyard_domain::interactions::operations::{
-    Draft, Operation, check, edited_text, merged_user_data, new_draft,
+    Draft, MAX_DRAFT_ATTACHMENTS, Operation, check, edited_text, merged_user_data, new_draft,
 };
 use switchyard_domain::interactions::{Interaction, InteractionState};
 use switchyard_domain::queue::Direction;
@@ -86,6 +86,8 @@ pub enum Change {
         user_data: Option<serde_json::Value>,
         text: Option<String>,
     },
+    /// Links attachment `0` of the interaction's email to the draft.
+    LinkAttachment(i64),
 }
 
 impl Change {
@@ -103,6 +105,7 @@ impl Change {
             Self::PlaceInWorkbin(_) => Operation::PlaceInWorkbin,
             Self::PullFromWorkbin => Operation::PullFromWorkbin,
             Self::UpdateProperties { .. } => Operation::UpdateProperties,
+            Self::LinkAttachment(_) => Operation::LinkAttachment,
         }
     }
 }
@@ -895,7 +898,7 @@ impl Store {
                     &current.from,
                     &current.to,
                     current.subject.as_deref(),
-                    &[],
+                    &current.cc,
                 );
                 write_draft(
                     &mut tx,
@@ -917,6 +920,22 @@ impl Store {
                 let actor = new.created_by.clone();
                 let created = insert_entry(&mut tx, new, now).await?;
                 entry = Some(created.number);
+                // Linked attachments go with the email.
+                let linked = current
+                    .draft
+                    .as_ref()
+                    .map_or(&[][..], |d| &d.attachments[..]);
+                for (position, attachment) in linked.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO queue_attachments (entry_number, position, attachment_id) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(created.number)
+                    .bind(position as i64)
+                    .bind(attachment.id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 write_draft(&mut tx, id, None, InteractionState::Accepted, now).await?;
                 in_progress(&mut tx, id, current.channel, &current.from, &actor, now).await?;
                 pending.push(told(InteractionState::Accepted));
@@ -924,6 +943,39 @@ impl Store {
             Change::Cancel => {
                 write_draft(&mut tx, id, None, InteractionState::Accepted, now).await?;
                 pending.push(told(InteractionState::Accepted));
+            }
+            Change::LinkAttachment(attachment) => {
+                let Some(found) = current.attachments.iter().find(|a| a.id == *attachment) else {
+                    return Err(StoreError::Invalid {
+                        field: "attachmentId",
+                        message: format!(
+                            "attachment {attachment} is not one of this interaction's email"
+                        ),
+                    });
+                };
+                let mut draft = current.draft.clone().ok_or_else(|| {
+                    StoreError::Conflict("no reply is being drafted to link it to".into())
+                })?;
+                if !draft.attachments.iter().any(|a| a.id == found.id) {
+                    if draft.attachments.len() >= MAX_DRAFT_ATTACHMENTS {
+                        return Err(StoreError::Invalid {
+                            field: "attachmentId",
+                            message: format!(
+                                "a reply carries at most {MAX_DRAFT_ATTACHMENTS} attachments"
+                            ),
+                        });
+                    }
+                    draft.attachments.push(found.clone());
+                }
+                write_draft(
+                    &mut tx,
+                    id,
+                    Some(&draft),
+                    InteractionState::ReplyCreated,
+                    now,
+                )
+                .await?;
+                pending.push(told(InteractionState::ReplyCreated));
             }
             Change::TransferToGroup(group) | Change::PlaceInQueue(Some(group)) => {
                 let exists: Option<i64> =

@@ -38,6 +38,19 @@ pub fn reply_headers(answered: &str, references: &[String]) -> (String, String) 
     (format!("<{answered}>"), references)
 }
 
+/// `Re: <subject>`, without stacking a second `Re:` (in any case), as mail clients
+/// answer.
+pub fn reply_subject(subject: &str) -> String {
+    if subject
+        .get(..3)
+        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
+    {
+        subject.to_owned()
+    } else {
+        format!("Re: {subject}")
+    }
+}
+
 /// The Message-IDs an inbound email names as its ancestors, nearest first, from the
 /// attributes routing keeps of it (`in_reply_to`, then `references` newest first):
 /// a client that rewrites In-Reply-To (Outlook does) still threads by References.
@@ -64,6 +77,13 @@ pub fn ancestors(attributes: &[(String, String)]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_subjects_take_one_re_and_survive_any_first_letters() {
+        assert_eq!(reply_subject("Grüße"), "Re: Grüße");
+        assert_eq!(reply_subject("RE: x"), "RE: x");
+        assert_eq!(reply_subject("ü"), "Re: ü");
+    }
 
     #[test]
     fn ancestors_come_nearest_first() {

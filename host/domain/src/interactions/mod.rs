@@ -6,7 +6,7 @@ pub mod notifications;
 pub mod offering;
 pub mod operations;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::channel::Channel;
@@ -90,8 +90,26 @@ pub struct Interaction {
     pub workbin: Option<String>,
     /// The reply being drafted, from Reply until Send or Cancel.
     pub draft: Option<operations::Draft>,
+    /// An email's copied addresses, HTML and attachments; empty for SMS.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub cc: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub html: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attachments: Vec<AttachmentRef>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// An attachment as an interaction lists it (seed 003: id, name, size, mimetype); its
+/// bytes are at `GET /api/v1/attachments/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AttachmentRef {
+    pub id: i64,
+    pub name: String,
+    pub size: u64,
+    #[serde(alias = "mime_type")]
+    pub mimetype: String,
 }
 
 /// One line of a message's activity log.

@@ -67,19 +67,20 @@ fn channel_object(i: &Interaction, notified: Notified) -> (&'static str, Value) 
                     "StructuredText": "",
                     "MimeType": "text/plain",
                     "StructuredTextMimeType": "text/html",
+                    "attachments": d.attachments,
                 }),
                 (_, None) => json!({
                     "ToAddress": i.to,
                     "FromAddress": i.from,
-                    "CCAddresses": "",
+                    "CCAddresses": i.cc.join(", "),
                     "Subject": i.subject,
                     "Text": i.text,
-                    "StructuredText": "",
+                    "StructuredText": i.html.clone().unwrap_or_default(),
                     "MimeType": "text/plain",
                     "StructuredTextMimeType": "text/html",
                     "TheComment": "",
                     "ContactID": i.from,
-                    "attachments": [],
+                    "attachments": i.attachments,
                 }),
             };
             ("email_object", object)
@@ -177,6 +178,9 @@ mod tests {
             offered_at: Some(0),
             workbin: None,
             draft: None,
+            cc: Vec::new(),
+            html: None,
+            attachments: Vec::new(),
             created_at: 0,
             updated_at: 0,
         }
@@ -231,6 +235,7 @@ mod tests {
             to: vec!["+4915112345678".into()],
             subject: None,
             text: "Danke".into(),
+            attachments: Vec::new(),
         });
         let m = state_message(&i, Notified::State(InteractionState::ReplyCreated));
         assert_eq!(m["interactionSubType"], "OutboundReply");
@@ -257,5 +262,22 @@ mod tests {
         let accepted = state_message(&i, Notified::State(InteractionState::Accepted));
         assert_eq!(accepted["email_object"]["Text"], "Hallo");
         assert_eq!(accepted["email_object"]["attachments"], json!([]));
+        i.cc = vec!["boss@example.com".into(), "team@example.com".into()];
+        i.html = Some("<p>Hallo</p>".into());
+        i.attachments = vec![crate::interactions::AttachmentRef {
+            id: 5,
+            name: "a.pdf".into(),
+            size: 9,
+            mimetype: "application/pdf".into(),
+        }];
+        let accepted = state_message(&i, Notified::State(InteractionState::Accepted));
+        let object = &accepted["email_object"];
+        assert_eq!(object["CCAddresses"], "boss@example.com, team@example.com");
+        assert_eq!(object["StructuredText"], "<p>Hallo</p>");
+        assert_eq!(
+            object["attachments"],
+            json!([{ "id": 5, "name": "a.pdf", "size": 9, "mimetype": "application/pdf" }])
+        );
+        assert_eq!(accepted["interactionSubType"], "InboundNew");
     }
 }

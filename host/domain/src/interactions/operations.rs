@@ -137,7 +137,14 @@ pub struct Draft {
     pub to: Vec<String>,
     pub subject: Option<String>,
     pub text: String,
+    /// Attachments of the interaction's email linked to the reply (LinkAttachment);
+    /// they go with it when it is sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::AttachmentRef>,
 }
+
+/// The most attachments one reply may carry.
+pub const MAX_DRAFT_ATTACHMENTS: usize = 20;
 
 /// The longest reply text an agent may draft, in characters.
 pub const MAX_DRAFT_TEXT: usize = 10_000;
@@ -175,18 +182,13 @@ pub fn new_draft(
     if operation == Operation::ReplyAll {
         to.extend(copied.iter().filter(|a| a.as_str() != arrived_at).cloned());
     }
-    let subject = subject.map(|s| {
-        if s.len() >= 3 && s[..3].eq_ignore_ascii_case("re:") {
-            s.to_owned()
-        } else {
-            format!("Re: {s}")
-        }
-    });
+    let subject = subject.map(crate::email::thread::reply_subject);
     Draft {
         from: arrived_at.to_owned(),
         to,
         subject,
         text: String::new(),
+        attachments: Vec::new(),
     }
 }
 

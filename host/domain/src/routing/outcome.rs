@@ -355,7 +355,12 @@ pub fn decided(
             // An email answering an email keeps its subject, as mail clients do.
             subject: reply.subject.clone().or_else(|| {
                 (reply.channel == Channel::Email)
-                    .then(|| message.subject.as_ref().map(|s| reply_subject(s)))
+                    .then(|| {
+                        message
+                            .subject
+                            .as_deref()
+                            .map(crate::email::thread::reply_subject)
+                    })
                     .flatten()
             }),
             body: reply.body.clone(),
@@ -402,18 +407,6 @@ pub fn decided(
         asked_replies,
         replies: Vec::new(),
         conversation,
-    }
-}
-
-/// `Re: <subject>`, without stacking a second `Re:`.
-fn reply_subject(subject: &str) -> String {
-    if subject
-        .get(..3)
-        .is_some_and(|p| p.eq_ignore_ascii_case("re:"))
-    {
-        subject.to_owned()
-    } else {
-        format!("Re: {subject}")
     }
 }
 
@@ -665,13 +658,6 @@ mod tests {
 
     use super::*;
     use crate::conversations::ConversationStatus;
-
-    #[test]
-    fn reply_subjects_take_one_re() {
-        assert_eq!(reply_subject("Grüße"), "Re: Grüße");
-        assert_eq!(reply_subject("RE: x"), "RE: x");
-        assert_eq!(reply_subject("ü"), "Re: ü");
-    }
     use crate::routing::{GroupTarget, OutboundReply};
 
     fn connector(routing_type: RoutingType, fallback: Option<i64>) -> SmsConnector {

@@ -1,5 +1,6 @@
 -- Conversations as people manage them (seed 004): archiving, the messages of each
--- conversation, and the activity log of every transition with who made it.
+-- conversation, the activity log of every transition with who made it, and the
+-- attachments agents send with their email replies.
 
 -- Only closed conversations are archived; the inbox's default view hides them.
 ALTER TABLE conversations ADD COLUMN archived BIGINT NOT NULL DEFAULT 0;
@@ -28,3 +29,11 @@ CREATE TABLE conversation_activity (
 );
 
 CREATE INDEX conversation_activity_by_conversation ON conversation_activity (conversation_id, id);
+
+-- Attachments an agent linked to a reply (LinkAttachment), sent with it by email.
+CREATE TABLE queue_attachments (
+    entry_number  BIGINT NOT NULL REFERENCES queue_entries (number) ON DELETE CASCADE,
+    position      BIGINT NOT NULL,
+    attachment_id BIGINT NOT NULL REFERENCES message_attachments (id) ON DELETE CASCADE,
+    PRIMARY KEY (entry_number, position)
+);

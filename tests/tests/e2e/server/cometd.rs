@@ -576,7 +576,11 @@ async fn a_websocket_handshake_without_a_token_is_refused() {
 
 /// Starts `kind` as agent `login` and waits for its successful handshake and
 /// subscription to `/me/interactions`.
-async fn subscribed_client(app: &TestApp, kind: ClientKind, token: &str) -> CometdClient {
+pub(super) async fn subscribed_client(
+    app: &TestApp,
+    kind: ClientKind,
+    token: &str,
+) -> CometdClient {
     let mut client = CometdClient::start(kind, &app.url("/cometd"), token);
     let handshake = client
         .wait_for("handshake", Duration::from_secs(20), |line| {
@@ -759,7 +763,7 @@ async fn notified(client: &mut CometdClient, state: &str, text: Option<&str>) ->
     line["data"].clone()
 }
 
-async fn accept(app: &TestApp, token: &str, interaction: &str) {
+pub(super) async fn accept(app: &TestApp, token: &str, interaction: &str) {
     let response = app
         .client
         .post(app.url(&format!("/api/v1/me/interactions/{interaction}")))

@@ -20,6 +20,7 @@ mod conversations;
 mod durability;
 mod edges;
 mod email;
+mod email_agents;
 mod fairness;
 mod inbound;
 mod isolation;
