@@ -2,6 +2,8 @@
 //! (raw MIME, Postmark's JSON, Mailgun's form), reduced to one [`InboundEmail`], and
 //! the limits every dialect is held to.
 
+#[cfg(test)]
+mod fuzz;
 pub mod mime;
 pub mod relays;
 pub mod thread;
