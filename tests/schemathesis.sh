@@ -85,7 +85,7 @@ inside() {
   return "$status"
 }
 
-# Creates something for each kind of path parameter to find, and writes the tokens
+# Creates something for each kind of path parameter to find (an inbound email too), and writes the tokens
 # Schemathesis authenticates with to the work directory. The senders point at a closed
 # port on loopback, so what the queue processes fails fast without leaving the machine.
 seed_objects() {
@@ -129,6 +129,14 @@ seed_objects() {
   curl -sS --fail-with-body -X POST "$base/api/v1/sms/inbound" "$body" \
     -H "Authorization: Bearer $(cat "$work/connector-token")" \
     -d '{"from":"+4917612345678","to":"+4930123456","text":"hello","message_id":"seed-1"}' >/dev/null
+  # An email connector open to posts without a token, so generated emails reach the
+  # readers of every dialect, and an email stored through it.
+  call POST /api/v1/connectors/email "$body" \
+    -d '{"name":"mail","addresses":["desk@shop.example"],"require_token":false,"routing_type":"direct_acd_group","acd_group":1}' \
+    >/dev/null
+  curl -sS --fail-with-body -X POST "$base/api/v1/email/inbound" -HContent-Type:message/rfc822 \
+    --data-binary $'From: a@example.com\r\nTo: desk@shop.example\r\nSubject: seeded\r\nMessage-ID: <seed-1@example.com>\r\n\r\nhello\r\n' \
+    >/dev/null
 }
 
 # One backend: a fresh database, the namespace, and the time it took.

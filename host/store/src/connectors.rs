@@ -310,11 +310,23 @@ impl Store {
     /// Deletes a connector of `channel` with its plugin versions and their activation
     /// history (and an email connector's addresses).
     pub async fn delete_connector(&self, channel: Channel, id: i64) -> Result<(), StoreError> {
-        let result = sqlx::query("DELETE FROM sms_connectors WHERE id = $1 AND channel = $2")
-            .bind(id)
-            .bind(channel.as_str())
-            .execute(&self.writer)
-            .await?;
+        // The delete cascades to the connector's conversations and unlinks its messages,
+        // which routing may be writing at that moment in the other order: on PostgreSQL
+        // one of the two can be chosen as a deadlock's victim. Routing retries its own
+        // batch; the delete is tried again here.
+        let mut tries = 0;
+        let result = loop {
+            tries += 1;
+            match sqlx::query("DELETE FROM sms_connectors WHERE id = $1 AND channel = $2")
+                .bind(id)
+                .bind(channel.as_str())
+                .execute(&self.writer)
+                .await
+            {
+                Err(e) if super::is_deadlock(&e) && tries < 5 => continue,
+                other => break other?,
+            }
+        };
         if result.rows_affected() == 0 {
             return Err(not_found_on(channel, id));
         }

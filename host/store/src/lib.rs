@@ -83,6 +83,12 @@ impl StoreError {
 /// Whether the database refused a write for a foreign key. SQLite reports `ON DELETE
 /// RESTRICT` as a constraint raised by a trigger (extended code 1811), which sqlx does
 /// not classify as a foreign-key violation; its message still says what it is.
+/// PostgreSQL chose this transaction as the victim of a deadlock (SQLSTATE 40P01): the
+/// same statement, tried again, normally goes through.
+fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
+}
+
 fn is_foreign_key_violation(db: &dyn sqlx::error::DatabaseError) -> bool {
     db.is_foreign_key_violation() || db.message().contains("FOREIGN KEY constraint failed")
 }
