@@ -11,7 +11,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath};
-use super::openapi::{Conflict, InvalidField, InvalidQuery, MalformedBody, NotFound};
+use super::openapi::{
+    Conflict, InvalidField, InvalidQuery, MalformedBody, NotFound, TooLarge, UnsupportedMediaType,
+};
 use super::query::{ListQuery, Page, Paging};
 use super::routes::{ApiRouter, delete, get, post};
 use crate::domain::channel::Channel;
@@ -233,6 +235,8 @@ pub(super) struct Tags {
         (status = 200, description = "The conversation with its tags", body = ConversationView),
         (status = 400, response = MalformedBody),
         (status = 404, response = NotFound),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
         (status = 422, response = InvalidField),
     ),
 )]
