@@ -204,9 +204,18 @@ pub(super) async fn download_attachment(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<axum::response::Response, ApiError> {
+    let (attachment, bytes) = state.store.attachment(id).await?;
+    attachment_response(&attachment, bytes)
+}
+
+/// An attachment's bytes as a download, for admins and for the agent who holds its
+/// interaction alike.
+pub(super) fn attachment_response(
+    attachment: &crate::domain::interactions::AttachmentView,
+    bytes: Vec<u8>,
+) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let (attachment, bytes) = state.store.attachment(id).await?;
     let mime = attachment
         .mimetype
         .parse::<axum::http::HeaderValue>()

@@ -29,6 +29,10 @@ pub fn router() -> ApiRouter {
     ApiRouter::new()
         .route("/me/interactions", get(list))
         .route("/me/interactions/{id}", get(show).post(operate))
+        .route(
+            "/me/interactions/{id}/attachments/{attachment}",
+            get(download_attachment),
+        )
         .route("/me/workbins", get(workbins))
 }
 
@@ -93,6 +97,38 @@ pub(super) async fn show(
 ) -> Result<Json<MyInteraction>, ApiError> {
     let interaction = state.store.agent_interaction(session.agent_id, id).await?;
     Ok(Json(interaction.into()))
+}
+
+/// An attachment of the email of an interaction the agent holds: any other is 404,
+/// as another agent's interaction is.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/interactions/{id}/attachments/{attachment}",
+    tag = "agents",
+    operation_id = "download_my_attachment",
+    summary = "Download an attachment of an email the agent holds",
+    params(
+        ("id" = i64, Path, description = "The interaction's id"),
+        ("attachment" = i64, Path, description = "The attachment's id (from the interaction's `attachments`)"),
+    ),
+    responses(
+        (status = 200, description = "The attachment's bytes, with its MIME type", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 404, response = NotFound),
+    ),
+)]
+pub(super) async fn download_attachment(
+    State(state): State<AppState>,
+    Extension(session): Extension<AgentSession>,
+    ApiPath((id, attachment)): ApiPath<(i64, i64)>,
+) -> Result<axum::response::Response, ApiError> {
+    let interaction = state.store.agent_interaction(session.agent_id, id).await?;
+    if !interaction.attachments.iter().any(|a| a.id == attachment) {
+        return Err(ApiError::not_found(format!(
+            "attachment {attachment} is not one of interaction {id}'s"
+        )));
+    }
+    let (view, bytes) = state.store.attachment(attachment).await?;
+    super::interactions::attachment_response(&view, bytes)
 }
 
 /// An operation and what it needs. Only the fields its operation reads may be given.

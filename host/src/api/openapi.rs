@@ -137,6 +137,7 @@ pub(super) async fn serve() -> Response {
         super::my_interactions::show,
         super::my_interactions::operate,
         super::my_interactions::workbins,
+        super::my_interactions::download_attachment,
     ),
     components(
         schemas(ErrorBody, ErrorDetail),

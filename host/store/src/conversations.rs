@@ -105,14 +105,17 @@ impl Store {
             Some(false) => (1, 0),
         };
         let tag = filter.tag.as_ref().map(|t| {
-            format!(
-                "%{}%",
-                serde_json::to_string(t).expect("a string serialises")
-            )
+            let quoted = serde_json::to_string(t).expect("a string serialises");
+            // LIKE's own wildcards in a tag match only themselves.
+            let escaped = quoted
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
         });
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM conversations \
-             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR tags LIKE $2) \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR tags LIKE $2 ESCAPE '\\') \
                AND ($3 = 1 OR archived = $4) AND ($5 IS NULL OR connector_id = $5) \
                AND ($6 IS NULL OR contact = $6) AND ($7 IS NULL OR channel = $7) \
                AND ($8 IS NULL OR updated_at >= $8) AND ($9 IS NULL OR updated_at < $9) \

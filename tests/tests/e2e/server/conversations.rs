@@ -157,6 +157,10 @@ async fn people_close_tag_archive_and_reopen_conversations_and_every_change_is_l
         0,
         "a tag matches whole"
     );
+    for pattern in ["follow%25", "followu_"] {
+        let found = inbox(&app, &format!("?tag={pattern}&archived=any")).await;
+        assert!(found.is_empty(), "LIKE's wildcards match only themselves");
+    }
     assert_eq!(inbox(&app, "?contact=%2B4915100000002").await.len(), 1);
     assert_eq!(inbox(&app, "?channel=email").await.len(), 0);
     assert_error(

@@ -131,6 +131,20 @@ async fn an_email_is_offered_accepted_answered_with_its_attachment_and_threaded(
     assert_eq!(attachment["name"], "inv.pdf");
     assert_eq!(attachment["mimetype"], "application/pdf");
     assert_eq!(attachment["size"], pdf.len());
+    // The agent holding it downloads the attachment; an id not of this email is 404.
+    let download = |attachment: String| {
+        app.client
+            .get(app.url(&format!(
+                "/api/v1/me/interactions/{id}/attachments/{attachment}"
+            )))
+            .bearer_auth(&token)
+            .send()
+    };
+    let got = download(attachment["id"].to_string()).await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.headers()["content-type"], "application/pdf");
+    assert_eq!(got.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    assert_eq!(download("999999".into()).await.unwrap().status(), 404);
     for capability in ["Reply", "ReplyAll", "Transfer", "StopProcessing"] {
         assert!(
             accepted["capabilities"]
