@@ -3,9 +3,11 @@
 //! at most one batch routing at a time: its messages keep their order, and each batch
 //! sees the kv writes of the one before. Connectors take turns (round robin), so under
 //! contention each gets an equal share of batches. Two batches never route messages of
-//! the same contact at once, as both would rewrite the contact's conversation. A
-//! message is held here once: handed over again (by the scanner, say) while it waits
-//! or routes, it is ignored.
+//! the same sender at once, so a contact writing on two connectors is routed in
+//! arrival order. Conversations no longer need it: they are per connector, and a
+//! connector routes one batch at a time (which also covers an email joining another
+//! contact's thread on the same connector). A message is held here once: handed over
+//! again (by the scanner, say) while it waits or routes, it is ignored.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
