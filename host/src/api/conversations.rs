@@ -18,7 +18,7 @@ use super::query::{ListQuery, Page, Paging};
 use super::routes::{ApiRouter, delete, get, post};
 use crate::domain::channel::Channel;
 use crate::domain::conversations::{
-    Action, ConversationFilter, ConversationStatus, ConversationView, check_tags,
+    Action, Archived, ConversationFilter, ConversationStatus, ConversationView, check_tags,
 };
 use crate::store::now_ms;
 
@@ -83,12 +83,12 @@ pub(super) async fn list(
         tag: query.filter("tag").map(str::to_owned),
         archived: query
             .choice("archived", &["false", "true", "any"], |v| match v {
-                "false" => Some(None),
-                "true" => Some(Some(true)),
-                "any" => Some(Some(false)),
+                "false" => Some(Archived::Hidden),
+                "true" => Some(Archived::Only),
+                "any" => Some(Archived::Any),
                 _ => None,
             })?
-            .flatten(),
+            .unwrap_or_default(),
         connector_id: query.id_filter("connector")?,
         contact: query.filter("contact").map(str::to_owned),
         channel: query.choice("channel", &["sms", "email"], |v| {

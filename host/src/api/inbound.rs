@@ -200,20 +200,7 @@ async fn accept(
         .ingest
         .submit(NewInbound::sms(connector.id, sms))
         .await
-        .map_err(|e| match e {
-            IngestError::ShuttingDown => ApiError::client(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server is shutting down; retry on another node or later",
-            ),
-            // The connector was deleted between finding it and storing the post.
-            IngestError::Store(e) if matches!(*e, StoreError::NotFound(_)) => ApiError::not_found(
-                format!("{e}: the number's connector was deleted; nothing was stored"),
-            ),
-            IngestError::Store(e) => {
-                ApiError::Internal(anyhow::anyhow!("storing an inbound SMS: {e}"))
-            }
-        })?;
+        .map_err(|e| ingest_refused(e, "SMS", "number"))?;
 
     span.record("message_id", stored.id);
 
@@ -246,6 +233,25 @@ async fn accept(
         .headers_mut()
         .insert("x-switchyard-message-id", HeaderValue::from(stored.id));
     Ok((response, stored.duplicate))
+}
+
+/// The answer to a post that could not be stored: the server is stopping, or the
+/// connector was deleted between finding it and storing the post (`kind`: `SMS` or
+/// `email`; `found_by`: what found the connector, `number` or `address`).
+pub(super) fn ingest_refused(e: IngestError, kind: &str, found_by: &str) -> ApiError {
+    match e {
+        IngestError::ShuttingDown => ApiError::client(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server is shutting down; retry on another node or later",
+        ),
+        IngestError::Store(e) if matches!(*e, StoreError::NotFound(_)) => ApiError::not_found(
+            format!("{e}: the {found_by}'s connector was deleted; nothing was stored"),
+        ),
+        IngestError::Store(e) => {
+            ApiError::Internal(anyhow::anyhow!("storing an inbound {kind}: {e}"))
+        }
+    }
 }
 
 /// The URL a post was made to as its sender saw it: the configured public URL (or

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, body_rejection, is_form};
-use super::inbound::presented_token;
+use super::inbound::{ingest_refused, presented_token};
 use super::openapi::{
     ErrorBody, InvalidField, TooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
 };
@@ -29,9 +29,8 @@ use crate::domain::email::{
     AttachmentData, EmailRefusal, InboundEmail, MAX_EMAIL_BYTES, mime, normalize_address,
 };
 use crate::domain::routing::outcome::MessageState;
-use crate::routing::pipeline::IngestError;
 use crate::store::messages::NewInbound;
-use crate::store::{StoreError, now_ms};
+use crate::store::now_ms;
 
 pub fn router() -> ApiRouter {
     ApiRouter::new().route(
@@ -197,19 +196,7 @@ async fn accept(
             now_ms(),
         ))
         .await
-        .map_err(|e| match e {
-            IngestError::ShuttingDown => ApiError::client(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the server is shutting down; retry on another node or later",
-            ),
-            IngestError::Store(e) if matches!(*e, StoreError::NotFound(_)) => ApiError::not_found(
-                format!("{e}: the address's connector was deleted; nothing was stored"),
-            ),
-            IngestError::Store(e) => {
-                ApiError::Internal(anyhow::anyhow!("storing an inbound email: {e}"))
-            }
-        })?;
+        .map_err(|e| ingest_refused(e, "email", "address"))?;
     span.record("message_id", stored.id);
     let status = if stored.duplicate {
         StatusCode::OK

@@ -9,8 +9,8 @@ use sqlx::{AnyConnection, Row};
 use super::{Store, StoreError};
 use switchyard_domain::channel::Channel;
 use switchyard_domain::conversations::{
-    self, Action, ConversationActivity, ConversationFilter, ConversationStatus, ConversationView,
-    Standing,
+    self, Action, Archived, ConversationActivity, ConversationFilter, ConversationStatus,
+    ConversationView, Standing,
 };
 
 const COLUMNS: &str =
@@ -100,9 +100,9 @@ impl Store {
         // NULL parameters switch a condition off. A tag is matched inside the JSON list
         // by its quoted form, which JSON escaping makes exact.
         let (archived_any, archived) = match filter.archived {
-            None => (0, 0),
-            Some(true) => (0, 1),
-            Some(false) => (1, 0),
+            Archived::Hidden => (0, 0),
+            Archived::Only => (0, 1),
+            Archived::Any => (1, 0),
         };
         let tag = filter.tag.as_ref().map(|t| {
             let quoted = serde_json::to_string(t).expect("a string serialises");

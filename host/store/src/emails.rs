@@ -8,13 +8,9 @@ use super::{Store, StoreError};
 use switchyard_domain::email::thread;
 use switchyard_domain::interactions::{AttachmentView, EmailView};
 
-fn corrupt(column: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("inbound_emails.{column}: {e}"))
-}
-
+/// A list column of `inbound_emails`.
 fn list<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text).map_err(|e| corrupt(column, e))
+    super::decode_json(row, "inbound_emails", column)
 }
 
 fn attachment_from_row(row: &AnyRow) -> Result<AttachmentView, StoreError> {

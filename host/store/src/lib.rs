@@ -83,6 +83,18 @@ impl StoreError {
 /// Whether the database refused a write for a foreign key. SQLite reports `ON DELETE
 /// RESTRICT` as a constraint raised by a trigger (extended code 1811), which sqlx does
 /// not classify as a foreign-key violation; its message still says what it is.
+/// A JSON text column read into `T`; a value that does not decode is
+/// [`StoreError::Corrupt`] naming `table.column`.
+fn decode_json<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    table: &str,
+    column: &str,
+) -> Result<T, StoreError> {
+    use sqlx::Row;
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{table}.{column}: {e}")))
+}
+
 /// PostgreSQL chose this transaction as the victim of a deadlock (SQLSTATE 40P01): the
 /// same statement, tried again, normally goes through.
 fn is_deadlock(e: &sqlx::Error) -> bool {

@@ -203,19 +203,9 @@ pub(super) fn pending_from_row(row: &AnyRow) -> Result<PendingMessage, StoreErro
         body: row.try_get("body")?,
         received_at: row.try_get("received_at")?,
         subject: row.try_get("subject")?,
-        attributes: json_column(row, "attributes")?,
-        attachments: json_column(row, "attachments")?,
+        attributes: super::decode_json(row, "inbound_messages", "attributes")?,
+        attachments: super::decode_json(row, "inbound_messages", "attachments")?,
     })
-}
-
-/// A JSON column of `inbound_messages`, read into `T`.
-fn json_column<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
-    column: &str,
-) -> Result<T, StoreError> {
-    let text: String = row.try_get(column)?;
-    serde_json::from_str(&text)
-        .map_err(|e| StoreError::Corrupt(format!("inbound_messages.{column}: {e}")))
 }
 
 /// Stores what an email carries beyond its message row: addresses, HTML, threading

@@ -173,12 +173,7 @@ impl EmailConnector {
             plugin_settings: Some(self.plugin_settings.clone()),
             plugin_limits: self.plugin_limits,
         };
-        let mut merged = match serde_json::to_value(input) {
-            Ok(Value::Object(fields)) => fields,
-            _ => unreachable!("a connector input serialises to an object"),
-        };
-        merged.extend(patch);
-        Value::Object(merged)
+        super::merged(&input, patch)
     }
 }
 

@@ -389,13 +389,18 @@ impl SmsConnector {
     /// [`ConnectorInput`] and checked as a whole, so a patch cannot leave a connector
     /// that a PUT would have refused.
     pub fn patched(&self, patch: Map<String, Value>) -> Value {
-        let mut merged = match serde_json::to_value(self.to_input()) {
-            Ok(Value::Object(fields)) => fields,
-            _ => unreachable!("a connector input serialises to an object"),
-        };
-        merged.extend(patch);
-        Value::Object(merged)
+        merged(&self.to_input(), patch)
     }
+}
+
+/// `patch`'s fields over `input`'s: what a connector's PATCH is read from.
+pub(crate) fn merged(input: &impl Serialize, patch: Map<String, Value>) -> Value {
+    let mut merged = match serde_json::to_value(input) {
+        Ok(Value::Object(fields)) => fields,
+        _ => unreachable!("a connector input serialises to an object"),
+    };
+    merged.extend(patch);
+    Value::Object(merged)
 }
 
 impl ConnectorInput {

@@ -279,15 +279,25 @@ pub struct ConversationActivity {
     pub at: i64,
 }
 
+/// Which conversations the inbox shows by their archived flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Archived {
+    /// Not archived: the default view.
+    #[default]
+    Hidden,
+    /// Archived ones only.
+    Only,
+    /// Both.
+    Any,
+}
+
 /// The inbox's filters (`GET /api/v1/conversations`). The default view hides archived
 /// conversations.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {
     pub status: Option<ConversationStatus>,
     pub tag: Option<String>,
-    /// `None`: not archived (the default view); `Some(true)`: archived only;
-    /// `Some(false)`: both.
-    pub archived: Option<bool>,
+    pub archived: Archived,
     pub connector_id: Option<i64>,
     pub contact: Option<String>,
     pub channel: Option<Channel>,

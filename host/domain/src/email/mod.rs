@@ -83,12 +83,6 @@ impl Dialect {
             Self::Mailgun => "mailgun",
         }
     }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::Mime, Self::Postmark, Self::Mailgun]
-            .into_iter()
-            .find(|d| d.as_str() == text)
-    }
 }
 
 /// An inbound email as every dialect reduces to it.
@@ -131,20 +125,6 @@ impl InboundEmail {
             }
         }
         seen
-    }
-
-    /// Every message id this email names as its ancestors, nearest first: In-Reply-To,
-    /// then References from the newest back. A thread is joined by whichever of them
-    /// is known, so a client that rewrites In-Reply-To (Outlook does) still threads
-    /// through References.
-    pub fn ancestors(&self) -> Vec<String> {
-        let mut ids: Vec<String> = Vec::new();
-        for id in self.in_reply_to.iter().chain(self.references.iter().rev()) {
-            if !ids.contains(id) {
-                ids.push(id.clone());
-            }
-        }
-        ids
     }
 }
 
@@ -365,32 +345,6 @@ mod tests {
             ["a@x", "b@y", "c@z"]
         );
         assert_eq!(message_ids("<a@x><b@y>"), ["a@x", "b@y"]);
-    }
-
-    #[test]
-    fn ancestors_put_in_reply_to_first_then_references_newest_first() {
-        let email = InboundEmail {
-            message_id: "m".into(),
-            generated_message_id: false,
-            from: Mailbox {
-                address: "a@b.c".into(),
-                name: None,
-            },
-            to: vec![],
-            cc: vec![],
-            subject: None,
-            text: String::new(),
-            html: None,
-            in_reply_to: vec!["rewritten@outlook".into()],
-            references: vec!["first@x".into(), "second@x".into()],
-            envelope_to: vec![],
-            attachments: vec![],
-            dialect: Dialect::Mime,
-        };
-        assert_eq!(
-            email.ancestors(),
-            ["rewritten@outlook", "second@x", "first@x"]
-        );
     }
 
     #[test]
